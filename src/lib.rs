@@ -1,0 +1,16 @@
+//! bedrock-access-exporter: probes cross-account AWS Bedrock access layer by layer and exports
+//! the results for Prometheus.
+//!
+//! A probe reads top to bottom: [`schedule`] → [`probe`] (pipeline and layers) → [`reason`]
+//! (classification) → [`metrics`] → [`http`]. [`sim`] is the bundled AWS simulator; the exporter's
+//! modules never import it.
+
+pub mod config;
+pub mod daemon;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod probe;
+pub mod reason;
+pub mod schedule;
+pub mod sim;
