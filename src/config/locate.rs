@@ -47,14 +47,16 @@ impl Locator {
     pub fn toml(text: &str) -> Result<Self, Vec<SyntaxError>> {
         let index = LineIndex::new(text);
         let (doc, errors) = toml::de::DeTable::parse_recoverable(text);
-        if !errors.is_empty() {
-            return Err(errors
-                .iter()
-                .map(|e| SyntaxError {
-                    line: e.span().map(|s| index.line(s.start)),
-                    message: format!("TOML syntax error: {}", e.message().trim()),
-                })
-                .collect());
+        // One mistake makes the recovering parser report many follow-up errors; the earliest
+        // one is the one to fix.
+        if let Some(first) = errors
+            .iter()
+            .min_by_key(|e| e.span().map_or(usize::MAX, |s| s.start))
+        {
+            return Err(vec![SyntaxError {
+                line: first.span().map(|s| index.line(s.start)),
+                message: format!("TOML syntax error: {}", first.message().trim()),
+            }]);
         }
         let mut loc = Locator::default();
         walk_toml_table(&mut loc, &index, "", doc.get_ref());
