@@ -118,8 +118,14 @@ fn an_environment_override_changes_the_interval_of_every_target_that_does_not_se
     )
     .expect("valid");
     assert_eq!(config.defaults.interval, Duration::from_secs(900));
-    assert_eq!(config.targets[0].settings.interval, Duration::from_secs(900));
-    assert_eq!(config.targets[1].settings.interval, Duration::from_secs(3600));
+    assert_eq!(
+        config.targets[0].settings.interval,
+        Duration::from_secs(900)
+    );
+    assert_eq!(
+        config.targets[1].settings.interval,
+        Duration::from_secs(3600)
+    );
 }
 
 #[test]
@@ -129,10 +135,16 @@ fn environment_overrides_reach_targets_by_index_or_by_name() {
         env(&[
             ("BEDROCK_EXPORTER__TARGETS__0__TIMEOUT", "10s"),
             ("BEDROCK_EXPORTER__TARGETS__GUARDRAIL__INVOKE", "none"),
-            ("BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__REGIONS", "eu-west-1, eu-central-1"),
+            (
+                "BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__REGIONS",
+                "eu-west-1, eu-central-1",
+            ),
             ("BEDROCK_EXPORTER__PROBE__CONCURRENCY", "2"),
             ("BEDROCK_EXPORTER__PROBE__MODEL_ACCESS", "false"),
-            ("BEDROCK_EXPORTER__SOURCES__0__EXPECTED_ACCOUNT", "999999999999"),
+            (
+                "BEDROCK_EXPORTER__SOURCES__0__EXPECTED_ACCOUNT",
+                "999999999999",
+            ),
             // Not ours: ignored.
             ("PATH", "/usr/bin"),
             ("AWS_REGION", "us-east-1"),
@@ -157,7 +169,10 @@ fn a_bad_environment_override_names_the_variable_instead_of_a_file_line() {
         env(&[("BEDROCK_EXPORTER__PROBE__INTERVAL", "3s")]),
     ));
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert_eq!(found[0].line, None, "the file's line 3 is not where 3s came from");
+    assert_eq!(
+        found[0].line, None,
+        "the file's line 3 is not where 3s came from"
+    );
     assert_eq!(found[0].field, "probe.interval");
     assert!(
         found[0]
@@ -195,7 +210,11 @@ fn an_environment_override_with_a_misspelt_key_is_an_unknown_key() {
     ));
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].field, "probe.intervall");
-    assert!(found[0].message.contains("did you mean \"interval\""), "{}", found[0]);
+    assert!(
+        found[0].message.contains("did you mean \"interval\""),
+        "{}",
+        found[0]
+    );
 }
 
 #[test]
@@ -238,7 +257,11 @@ fn a_missing_file_is_one_clear_problem() {
 fn a_binary_file_given_by_mistake_is_a_problem_not_a_crash() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, b"[probe]\ninterval = \"5m\"\n\xff\xfe\x00\x01garbage").expect("write");
+    std::fs::write(
+        &path,
+        b"[probe]\ninterval = \"5m\"\n\xff\xfe\x00\x01garbage",
+    )
+    .expect("write");
     let found = problems(load_with_env(&path, Vec::new()));
     assert_eq!(found.len(), 1, "{found:#?}");
     assert_eq!(found[0].line, Some(3));
@@ -303,5 +326,8 @@ fn check_config_lists_each_tuple_with_its_account_and_role_but_never_the_externa
 #[test]
 fn a_same_account_target_shows_the_expected_account_of_its_source_or_a_placeholder() {
     let text = load("minimal.toml").describe_tuples();
-    assert!(text.contains("account_id=<source-account> role_name=\"\""), "{text}");
+    assert!(
+        text.contains("account_id=<source-account> role_name=\"\""),
+        "{text}"
+    );
 }

@@ -29,7 +29,11 @@ fn assert_only_problem(
     message_contains: &str,
 ) -> Problem {
     let problems = problems_of(name);
-    assert_eq!(problems.len(), 1, "{name}: expected one problem, got {problems:#?}");
+    assert_eq!(
+        problems.len(),
+        1,
+        "{name}: expected one problem, got {problems:#?}"
+    );
     let p = problems.into_iter().next().expect("one problem");
     assert_eq!(p.file, fixture(name), "{name}: file");
     assert_eq!(p.line, line, "{name}: line of {p}");
@@ -405,14 +409,21 @@ fn an_unclosed_toml_array_is_a_syntax_error_with_a_line() {
     let p = &problems[0];
     assert!(p.message.contains("TOML syntax error"), "{p}");
     let line = p.line.expect("a syntax error has a line");
-    assert!((16..=17).contains(&line), "line {line} is not near the unclosed array: {p}");
+    assert!(
+        (16..=17).contains(&line),
+        "line {line} is not near the unclosed array: {p}"
+    );
 }
 
 #[test]
 fn a_yaml_syntax_error_is_reported_with_its_line() {
     let problems = problems_of("bad-yaml-syntax.yaml");
     assert_eq!(problems.len(), 1, "{problems:#?}");
-    assert!(problems[0].message.contains("YAML syntax error"), "{}", problems[0]);
+    assert!(
+        problems[0].message.contains("YAML syntax error"),
+        "{}",
+        problems[0]
+    );
     assert_eq!(problems[0].line, Some(7), "{}", problems[0]);
 }
 
@@ -453,8 +464,8 @@ fn a_file_with_five_mistakes_reports_all_five_in_file_order() {
 
 #[test]
 fn the_error_lists_every_problem_one_per_line_in_file_line_target_field_form() {
-    let err = load_with_env(&fixture("bad-five-mistakes.toml"), Vec::new())
-        .expect_err("five mistakes");
+    let err =
+        load_with_env(&fixture("bad-five-mistakes.toml"), Vec::new()).expect_err("five mistakes");
     let text = err.to_string();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
