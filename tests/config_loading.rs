@@ -331,3 +331,44 @@ fn a_same_account_target_shows_the_expected_account_of_its_source_or_a_placehold
         "{text}"
     );
 }
+
+#[test]
+fn a_probe_timeout_longer_than_the_probe_interval_is_reported_once_not_per_target() {
+    let text = "[probe]\ninterval = \"1m\"\ntimeout = \"2m\"\n\n[[targets]]\nname = \"a\"\nregions = [\"us-east-1\"]\nmodels = [\"m\"]\n\n[[targets]]\nname = \"b\"\nregions = [\"us-east-1\"]\nmodels = [\"m\"]\n";
+    let found = problems(load_str(
+        Path::new("c.toml"),
+        text,
+        Format::Toml,
+        Vec::new(),
+    ));
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].field, "probe.timeout");
+    assert_eq!(found[0].line, Some(3));
+    assert_eq!(found[0].target, None);
+}
+
+#[test]
+fn sources_without_a_default_still_let_targets_use_the_default_chain() {
+    let text = "[[sources]]\nname = \"ci\"\nprofile = \"ci\"\n\n[[targets]]\nname = \"a\"\nregions = [\"us-east-1\"]\nmodels = [\"m\"]\n";
+    let config = load_str(Path::new("c.toml"), text, Format::Toml, Vec::new()).expect("valid");
+    let a = config.target("a").expect("target a");
+    assert_eq!(a.source, "default");
+    assert!(
+        config
+            .source("default")
+            .is_some_and(|s| s.profile.is_none())
+    );
+    assert_eq!(
+        config.source("ci").and_then(|s| s.profile.as_deref()),
+        Some("ci")
+    );
+    assert!(config.target("b").is_none());
+}
+
+#[test]
+fn an_unused_default_source_is_not_invented_when_sources_are_given() {
+    let text = "[[sources]]\nname = \"ci\"\n\n[[targets]]\nname = \"a\"\nsource = \"ci\"\nregions = [\"us-east-1\"]\nmodels = [\"m\"]\n";
+    let config = load_str(Path::new("c.toml"), text, Format::Toml, Vec::new()).expect("valid");
+    let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, vec!["ci"]);
+}

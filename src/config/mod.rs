@@ -364,6 +364,11 @@ impl Config {
         out
     }
 
+    /// The target called `name` (for `/probe?target=NAME` and `diagnose --target`).
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }
