@@ -16,6 +16,8 @@ pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
 /// AssumeRole's `DurationSeconds` bounds.
 pub const MIN_SESSION_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
+/// Longest string value accepted anywhere (model ARNs are at most 2048).
+const MAX_STRING: usize = 4096;
 /// Name of the implicit source that uses the SDK's default credential chain.
 pub const DEFAULT_SOURCE: &str = "default";
 
@@ -139,6 +141,18 @@ fn kind_name(v: &ValueKind) -> &'static str {
 
 fn get_string(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<String> {
     match &v.kind {
+        // Values are echoed in messages; nothing legitimate is this long.
+        ValueKind::String(s) if s.len() > MAX_STRING => {
+            ctx.report(
+                path,
+                target,
+                format!(
+                    "is {} bytes long; no setting is longer than {MAX_STRING}",
+                    s.len()
+                ),
+            );
+            None
+        }
         ValueKind::String(s) => Some(s.clone()),
         other => {
             ctx.report(

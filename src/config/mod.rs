@@ -6,6 +6,20 @@
 //! - `env`: the environment overrides.
 //! - `build`: the walk over the raw tree that checks every value and collects every problem.
 //! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
+//!
+//! Choices where `config.md` is silent (also documented in `config/example.toml`):
+//! - Environment overrides address list entries by 0-based index or by name
+//!   (`BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__INTERVAL`, `-` written as `_`); list values
+//!   (`regions`, `models`) are comma-separated. A problem in an overridden value names the
+//!   variable instead of a file line.
+//! - `invoke_interval` shorter than the effective `interval` is stretched to it.
+//! - The source `default` (the SDK's default chain) is always available to targets, unless a
+//!   `[[sources]]` entry named `default` replaces it; it is listed in [`Config::sources`] when
+//!   there are no `[[sources]]` or when a target uses it.
+//! - Also rejected: duplicate regions/models in one target (they would export duplicate series),
+//!   an `external_id` without `role_arn`, durations written as bare numbers, account ids written
+//!   as numbers, strings longer than 4096 bytes.
+//! - `concurrency` is accepted per target but only `[probe]`'s ([`Config::defaults`]) is global.
 
 use std::fmt;
 use std::path::Path;
@@ -228,7 +242,10 @@ impl Format {
 /// Reads, merges (`BEDROCK_EXPORTER__…` environment overrides from the process environment),
 /// validates and returns the configuration at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    load_with_env(path, std::env::vars())
+    // `vars()` would panic on a non-UTF-8 variable; such variables cannot be ours anyway.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    load_with_env(path, env)
 }
 
 /// [`load`] with the environment given explicitly (tests must not mutate the process
