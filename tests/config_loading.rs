@@ -372,3 +372,24 @@ fn an_unused_default_source_is_not_invented_when_sources_are_given() {
     let names: Vec<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, vec!["ci"]);
 }
+
+#[test]
+fn load_reads_the_process_environment_and_accepts_a_good_file() {
+    // The test process sets no BEDROCK_EXPORTER__ variables; this checks `load` is wired to
+    // the same loader as `load_with_env`.
+    let config = bedrock_access_exporter::config::load(&fixture("good.toml")).expect("valid");
+    assert_eq!(config, load("good.toml"));
+}
+
+#[test]
+fn an_environment_override_works_the_same_for_a_yaml_file() {
+    let config = load_with_env(
+        &fixture("good.yaml"),
+        env(&[("bedrock_exporter__targets__guardrail__expect", "allow")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.target("guardrail").map(|t| t.settings.expect),
+        Some(Expect::Allow)
+    );
+}
