@@ -393,3 +393,18 @@ fn an_environment_override_works_the_same_for_a_yaml_file() {
         Some(Expect::Allow)
     );
 }
+
+#[test]
+fn debug_printing_a_configuration_never_shows_the_external_id() {
+    let config = load("good.toml");
+    assert_eq!(config.targets[0].external_id.as_deref(), Some("ext-123"));
+    let printed = format!("{config:?}");
+    assert!(
+        !printed.contains("ext-123"),
+        "external id leaked: {printed}"
+    );
+    assert!(
+        printed.contains("external_id: Some(\"<set>\")"),
+        "{printed}"
+    );
+}

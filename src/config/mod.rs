@@ -76,8 +76,8 @@ pub struct Source {
     pub expected_account: Option<String>,
 }
 
-/// A configured target (validated).
-#[derive(Debug, Clone, PartialEq)]
+/// A configured target (validated). Its `Debug` shows `external_id` as `<set>`, never the value.
+#[derive(Clone, PartialEq)]
 pub struct Target {
     pub name: String,
     pub source: String,
@@ -87,6 +87,20 @@ pub struct Target {
     pub regions: Vec<String>,
     pub models: Vec<String>,
     pub settings: ProbeSettings,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
+            .field("regions", &self.regions)
+            .field("models", &self.models)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 impl Target {
