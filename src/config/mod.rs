@@ -1,7 +1,40 @@
 //! Configuration: the file model, loading (TOML/YAML with `BEDROCK_EXPORTER__…` overrides),
 //! validation that reports every problem at once, and expansion of targets into tuples.
+//!
+//! - [`load`] / [`load_with_env`] / [`load_str`]: read, override, validate.
+//! - `locate`: the line of every key in the raw text, so each [`Problem`] points at it.
+//! - `env`: the environment overrides.
+//! - `build`: the walk over the raw tree that checks every value and collects every problem.
+//! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
+//!
+//! Choices where `config.md` is silent (also documented in `config/example.toml`):
+//! - Environment overrides address list entries by 0-based index or by name
+//!   (`BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__INTERVAL`, `-` written as `_`); list values
+//!   (`regions`, `models`) are comma-separated. A problem in an overridden value names the
+//!   variable instead of a file line.
+//! - `invoke_interval` shorter than the effective `interval` is stretched to it.
+//! - The source `default` (the SDK's default chain) is always available to targets, unless a
+//!   `[[sources]]` entry named `default` replaces it; it is listed in [`Config::sources`] when
+//!   there are no `[[sources]]` or when a target uses it.
+//! - Also rejected: duplicate regions/models in one target (they would export duplicate series),
+//!   an `external_id` without `role_arn`, durations written as bare numbers, account ids written
+//!   as numbers, strings longer than 4096 bytes.
+//! - `concurrency` is accepted per target but only `[probe]`'s ([`Config::defaults`]) is global.
 
+use std::fmt;
+use std::path::Path;
 use std::time::Duration;
+
+mod build;
+mod env;
+mod locate;
+mod rules;
+
+pub use build::{DEFAULT_SOURCE, MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
+pub use env::PREFIX as ENV_PREFIX;
+
+/// Where the daemon looks for its configuration unless `--config.file` says otherwise.
+pub const DEFAULT_PATH: &str = "/etc/bedrock-access-exporter/config.toml";
 
 /// How the `invoke` layer calls the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -43,8 +76,8 @@ pub struct Source {
     pub expected_account: Option<String>,
 }
 
-/// A configured target (validated).
-#[derive(Debug, Clone, PartialEq)]
+/// A configured target (validated). Its `Debug` shows `external_id` as `<set>`, never the value.
+#[derive(Clone, PartialEq)]
 pub struct Target {
     pub name: String,
     pub source: String,
@@ -54,6 +87,20 @@ pub struct Target {
     pub regions: Vec<String>,
     pub models: Vec<String>,
     pub settings: ProbeSettings,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("name", &self.name)
+            .field("source", &self.source)
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &self.external_id.as_ref().map(|_| "<set>"))
+            .field("regions", &self.regions)
+            .field("models", &self.models)
+            .field("settings", &self.settings)
+            .finish()
+    }
 }
 
 impl Target {
@@ -103,18 +150,228 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Every problem of a configuration, reported at once.
+impl Default for ProbeSettings {
+    /// The defaults of `config.md` (`invoke_interval` equals `interval`).
+    fn default() -> Self {
+        ProbeSettings {
+            interval: Duration::from_secs(300),
+            timeout: Duration::from_secs(30),
+            concurrency: 8,
+            invoke: InvokeMode::Converse,
+            invoke_interval: Duration::from_secs(300),
+            model_access: true,
+            session_name: "bedrock-access-exporter".to_string(),
+            session_duration: Duration::from_secs(900),
+            max_tokens: 1,
+            expect: Expect::Allow,
+        }
+    }
+}
+
+impl InvokeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvokeMode::Converse => "converse",
+            InvokeMode::InvokeModel => "invoke_model",
+            InvokeMode::None => "none",
+        }
+    }
+}
+
+impl Expect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expect::Allow => "allow",
+            Expect::Deny => "deny",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    /// `FILE:LINE: target "NAME": field: message`, leaving out the parts that are unknown.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        f.write_str(": ")?;
+        if let Some(target) = &self.target {
+            write!(f, "target {target:?}: ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem of a configuration, reported at once. Its `Display` is one problem per line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} problem(s) in the configuration", problems.len())]
+#[error("{}", display_lines(problems))]
 pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
-/// Reads, merges (`BEDROCK_EXPORTER__…` environment overrides), validates and returns the
-/// configuration at `path`.
-pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
-    let _ = path;
-    todo!("config loading")
+fn display_lines(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    fn single(file: &Path, line: Option<usize>, message: impl Into<String>) -> Self {
+        ConfigError {
+            problems: vec![Problem {
+                file: file.to_path_buf(),
+                line,
+                target: None,
+                field: String::new(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+/// The syntax of a configuration file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Toml,
+    Yaml,
+}
+
+impl Format {
+    /// YAML for `.yaml`/`.yml` (any case), TOML otherwise.
+    pub fn from_path(path: &Path) -> Self {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml") => {
+                Format::Yaml
+            }
+            _ => Format::Toml,
+        }
+    }
+}
+
+/// Reads, merges (`BEDROCK_EXPORTER__…` environment overrides from the process environment),
+/// validates and returns the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    // `vars()` would panic on a non-UTF-8 variable; such variables cannot be ours anyway.
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+    load_with_env(path, env)
+}
+
+/// [`load`] with the environment given explicitly (tests must not mutate the process
+/// environment). Only variables starting with `BEDROCK_EXPORTER__` are looked at.
+pub fn load_with_env(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "the configuration file does not exist".to_string(),
+            std::io::ErrorKind::PermissionDenied => {
+                "the configuration file cannot be read: permission denied".to_string()
+            }
+            _ => format!("the configuration file cannot be read: {e}"),
+        };
+        ConfigError::single(path, None, why)
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            return Err(ConfigError::single(
+                path,
+                Some(line),
+                "the file is not UTF-8 text (is it a configuration file?)",
+            ));
+        }
+    };
+    load_str(path, &text, Format::from_path(path), env)
+}
+
+/// Parses and validates `text` as if it were the file at `path` (which is used in messages only).
+pub fn load_str(
+    path: &Path,
+    text: &str,
+    format: Format,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Config, ConfigError> {
+    let locator = match format {
+        Format::Toml => locate::Locator::toml(text).map_err(|errors| ConfigError {
+            problems: errors
+                .into_iter()
+                .map(|e| Problem {
+                    file: path.to_path_buf(),
+                    line: e.line,
+                    target: None,
+                    field: String::new(),
+                    message: e.message,
+                })
+                .collect(),
+        })?,
+        Format::Yaml => locate::Locator::yaml(text),
+    };
+    let file_format = match format {
+        Format::Toml => config::FileFormat::Toml,
+        Format::Yaml => config::FileFormat::Yaml,
+    };
+    let mut root = config::Config::builder()
+        .add_source(config::File::from_str(text, file_format))
+        .build()
+        .map_err(|e| syntax_error(path, format, e))
+        .and_then(|c| match c.cache.kind {
+            config::ValueKind::Table(map) => Ok(map),
+            // A file whose top level is not a table (a bare string, a list): nothing to read.
+            _ => Err(ConfigError::single(
+                path,
+                Some(1),
+                "the top level of the file must be a table of keys (probe, sources, targets)",
+            )),
+        })?;
+
+    let applied = env::apply(&mut root, env);
+    let mut ctx = build::Ctx::new(path, &locator, &applied);
+    for bad in &applied.errors {
+        ctx.problems.push(Problem {
+            file: path.to_path_buf(),
+            line: None,
+            target: None,
+            field: bad.variable.clone(),
+            message: format!("environment override {}", bad.message),
+        });
+    }
+    let config = build::build(&mut ctx, &root, path);
+    let mut problems = ctx.problems;
+    match config {
+        Some(c) if problems.is_empty() => Ok(c),
+        _ => {
+            // Read like the file: located problems by line, then the rest in the order found.
+            problems.sort_by_key(|p| (p.line.is_none(), p.line));
+            Err(ConfigError { problems })
+        }
+    }
+}
+
+fn syntax_error(path: &Path, format: Format, e: config::ConfigError) -> ConfigError {
+    let cause = match &e {
+        config::ConfigError::FileParse { cause, .. } => cause.to_string(),
+        other => other.to_string(),
+    };
+    // yaml-rust2 says "… at byte B line L column C".
+    let line = cause
+        .split("line ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let kind = match format {
+        Format::Toml => "TOML",
+        Format::Yaml => "YAML",
+    };
+    ConfigError::single(path, line, format!("{kind} syntax error: {cause}"))
 }
 
 impl Config {
@@ -138,7 +395,67 @@ impl Config {
         out
     }
 
+    /// The target called `name` (for `/probe?target=NAME` and `diagnose --target`).
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// The expanded tuples for `check-config`, one line per tuple, logfmt style:
+    /// `target=… source=… account_id=… role_name=… aws_region=… model_id=… invoke=…
+    /// model_access=on|off expect=…`, plus `external_id=<set>` when the target has one (never
+    /// the value). For a same-account target the account is the source's `expected_account`, or
+    /// `<source-account>` when only GetCallerIdentity will tell.
+    pub fn describe_tuples(&self) -> String {
+        let mut out = String::new();
+        for (key, t) in self.tuples() {
+            let account = match t.role_account() {
+                Some(a) => a.to_string(),
+                None => self
+                    .source(&t.source)
+                    .and_then(|s| s.expected_account.clone())
+                    .unwrap_or_else(|| "<source-account>".to_string()),
+            };
+            let fields = [
+                ("target", key.target.as_str()),
+                ("source", t.source.as_str()),
+                ("account_id", account.as_str()),
+                ("role_name", t.role_name()),
+                ("aws_region", key.aws_region.as_str()),
+                ("model_id", key.model_id.as_str()),
+                ("invoke", t.settings.invoke.as_str()),
+                (
+                    "model_access",
+                    if t.settings.model_access { "on" } else { "off" },
+                ),
+                ("expect", t.settings.expect.as_str()),
+            ];
+            let mut line = fields
+                .iter()
+                .map(|(k, v)| format!("{k}={}", logfmt_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if t.external_id.is_some() {
+                line.push_str(" external_id=<set>");
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// A logfmt value: bare when it is simple, else quoted with escapes.
+fn logfmt_value(v: &str) -> String {
+    if !v.is_empty()
+        && v.chars()
+            .all(|c| c.is_ascii_graphic() && c != '"' && c != '=' && c != '\\')
+    {
+        v.to_string()
+    } else {
+        format!("{v:?}")
     }
 }
