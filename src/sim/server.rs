@@ -243,7 +243,7 @@ fn throttle(proto: Protocol, service: &str) -> ApiError {
         Protocol::RestJson if service == "bedrock-runtime" => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "ThrottlingException",
-            "Too many requests, please wait before trying again.",
+            "Too many tokens, please wait before trying again.",
         ),
         Protocol::RestJson => ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
