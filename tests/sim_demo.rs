@@ -376,7 +376,7 @@ async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_prom
     tokio::spawn(serve(sim, listener, std::future::pending()));
 
     let config: Value = match toml::from_str::<toml::Value>(&demo_file("exporter.toml"))
-        .map(|v| serde_json::to_value(v))
+        .map(serde_json::to_value)
     {
         Ok(Ok(v)) => v,
         other => panic!("exporter.toml: {other:?}"),
