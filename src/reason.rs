@@ -528,5 +528,9 @@ pub fn error_code_label(code: Option<&str>) -> String {
     let valid = code.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '.');
-    if valid { code.to_string() } else { "other".to_string() }
+    if valid {
+        code.to_string()
+    } else {
+        "other".to_string()
+    }
 }
