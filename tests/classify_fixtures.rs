@@ -279,5 +279,9 @@ async fn a_marketplace_agreement_in_error_surfaces_aws_error_message() {
         "{}",
         failure.message
     );
-    assert!(failure.message.contains("agreement=ERROR"), "{}", failure.message);
+    assert!(
+        failure.message.contains("agreement=ERROR"),
+        "{}",
+        failure.message
+    );
 }

@@ -15,9 +15,7 @@ use aws_types::region::Region;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use bedrock_access_exporter::config::{
-    Config, Expect, InvokeMode, ProbeSettings, Source, Target,
-};
+use bedrock_access_exporter::config::{Config, Expect, InvokeMode, ProbeSettings, Source, Target};
 
 /// One fixture file of `tests/fixtures/aws/`.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -160,12 +158,10 @@ impl Replay {
     pub async fn start() -> Replay {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let app = axum::Router::new().fallback(
-            move |method: Method, uri: Uri, body: Bytes| {
-                let state = shared.clone();
-                async move { answer(state, method, uri, body).await }
-            },
-        );
+        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
+            let state = shared.clone();
+            async move { answer(state, method, uri, body).await }
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -181,7 +177,9 @@ impl Replay {
         let r = Replay::start().await;
         r.script(
             "GetCallerIdentity",
-            vec![Reply::from_fixture("credentials--ok--sts-getcalleridentity-user")],
+            vec![Reply::from_fixture(
+                "credentials--ok--sts-getcalleridentity-user",
+            )],
         );
         r.script(
             "AssumeRole",
@@ -189,7 +187,9 @@ impl Replay {
         );
         r.script(
             "GetFoundationModelAvailability",
-            vec![Reply::from_fixture("model_access--ok--availability-all-available")],
+            vec![Reply::from_fixture(
+                "model_access--ok--availability-all-available",
+            )],
         );
         r.script(
             "Converse",
@@ -214,15 +214,15 @@ impl Replay {
 
     /// How many requests for `operation` arrived.
     pub fn count(&self, operation: &str) -> usize {
-        self.seen().iter().filter(|s| s.operation == operation).count()
+        self.seen()
+            .iter()
+            .filter(|s| s.operation == operation)
+            .count()
     }
 
     /// How many Bedrock (control plane or runtime) requests arrived.
     pub fn bedrock_calls(&self) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| s.path != "/")
-            .count()
+        self.seen().iter().filter(|s| s.path != "/").count()
     }
 }
 
