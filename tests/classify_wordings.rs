@@ -12,7 +12,9 @@ use Reason::*;
 const ROLE: &str = "arn:aws:sts::111122223333:assumed-role/bedrock-prober/bedrock-access-exporter";
 
 /// (layer, code, status, message, expected reason)
-fn table() -> Vec<(Layer, Option<&'static str>, Option<u16>, String, Reason)> {
+type Case = (Layer, Option<&'static str>, Option<u16>, String, Reason);
+
+fn table() -> Vec<Case> {
     let deny = |tail: &str| {
         format!(
             "User: {ROLE} is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-east-1::foundation-model/amazon.nova-pro-v1:0 {tail}"
