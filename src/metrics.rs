@@ -138,7 +138,7 @@ const FAMILIES: [Family; 11] = [
     Family {
         name: "bedrock_access_probes_total",
         kind: "counter",
-        help: "Background probes finished, by result.",
+        help: "Finished background probes, by result.",
     },
     Family {
         name: "bedrock_access_layer_failures_total",
