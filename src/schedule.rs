@@ -283,7 +283,8 @@ async fn run_target<P: ProbeFn>(
     let mut first_period = true;
     loop {
         let period_start = first_start + nanos(interval.as_nanos().saturating_mul(k));
-        let round = Arc::new(prober.new_round());
+        // Made when the period's first probe starts, shared by the period's tuples.
+        let mut round: Option<Arc<Round>> = None;
         for (i, (region, model)) in tuples.iter().enumerate() {
             let planned = period_start + offs[i];
             if first_period && planned < started {
@@ -302,7 +303,7 @@ async fn run_target<P: ProbeFn>(
                     aws_region: region.clone(),
                     model_id: model.clone(),
                 },
-                round: Arc::clone(&round),
+                round: Arc::clone(round.get_or_insert_with(|| Arc::new(prober.new_round()))),
                 planned,
             };
             let guard = shared.tracker.enter();
