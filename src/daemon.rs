@@ -302,7 +302,10 @@ mod tests {
 
     #[test]
     fn a_bare_port_listens_on_all_interfaces() {
-        assert_eq!(listen_address(":9819").ok().as_deref(), Some("0.0.0.0:9819"));
+        assert_eq!(
+            listen_address(":9819").ok().as_deref(),
+            Some("0.0.0.0:9819")
+        );
         assert_eq!(
             listen_address("127.0.0.1:0").ok().as_deref(),
             Some("127.0.0.1:0")

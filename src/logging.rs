@@ -78,7 +78,10 @@ where
         let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let mut v = LogfmtVisitor::default();
         event.record(&mut v);
-        let mut line = format!("ts={ts} level={}", meta.level().as_str().to_ascii_lowercase());
+        let mut line = format!(
+            "ts={ts} level={}",
+            meta.level().as_str().to_ascii_lowercase()
+        );
         if let Some(m) = v.message {
             line.push_str(" msg=");
             push_value(&mut line, &m);
@@ -122,8 +125,9 @@ impl Visit for LogfmtVisitor {
 
 /// Appends a logfmt value, quoted when needed.
 fn push_value(out: &mut String, v: &str) {
-    let needs_quotes =
-        v.is_empty() || v.chars().any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
+    let needs_quotes = v.is_empty()
+        || v.chars()
+            .any(|c| c == ' ' || c == '=' || c == '"' || c.is_control());
     if !needs_quotes {
         out.push_str(v);
         return;

@@ -27,7 +27,12 @@ struct Cli {
     config_file: PathBuf,
 
     /// Address to listen on: host:port, or :port for all interfaces.
-    #[arg(long = "web.listen-address", global = true, default_value = ":9819", value_name = "ADDR")]
+    #[arg(
+        long = "web.listen-address",
+        global = true,
+        default_value = ":9819",
+        value_name = "ADDR"
+    )]
     listen_address: String,
 
     /// Web configuration file (TLS, basic auth) of the exporter toolkit: not yet supported.
@@ -39,7 +44,12 @@ struct Cli {
     log_level: String,
 
     /// Log format.
-    #[arg(long = "log.format", global = true, value_enum, default_value = "logfmt")]
+    #[arg(
+        long = "log.format",
+        global = true,
+        value_enum,
+        default_value = "logfmt"
+    )]
     log_format: LogFormat,
 
     /// Print the version and revision, and exit.
@@ -72,7 +82,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.version {
-        println!("bedrock-access-exporter {VERSION} (revision {})", revision());
+        println!(
+            "bedrock-access-exporter {VERSION} (revision {})",
+            revision()
+        );
         return ExitCode::SUCCESS;
     }
     if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
@@ -85,12 +98,13 @@ fn main() -> ExitCode {
             eprintln!("bedrock-access-exporter diagnose: not yet implemented");
             ExitCode::from(2)
         }
-        Some(Command::Simulate { ref scenario, listen }) => {
-            exit_from(runtime().and_then(|rt| {
-                rt.block_on(sim::run(scenario, listen))
-                    .context("AWS simulator")
-            }))
-        }
+        Some(Command::Simulate {
+            ref scenario,
+            listen,
+        }) => exit_from(runtime().and_then(|rt| {
+            rt.block_on(sim::run(scenario, listen))
+                .context("AWS simulator")
+        })),
         Some(Command::Demo) => match runtime().and_then(|rt| rt.block_on(demo(&cli))) {
             Ok(code) => code,
             Err(e) => {
@@ -110,9 +124,10 @@ fn main() -> ExitCode {
                 config_file: cli.config_file.clone(),
                 listen_address: cli.listen_address.clone(),
             };
-            exit_from(runtime().and_then(|rt| {
-                rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)
-            }))
+            exit_from(
+                runtime()
+                    .and_then(|rt| rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)),
+            )
         }
     }
 }
@@ -194,7 +209,11 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
         .context("binding the simulator to a loopback port")?;
     let sim_addr = listener.local_addr().context("simulator address")?;
     let stop = tokio_util::sync::CancellationToken::new();
-    let sim_task = tokio::spawn(sim::serve(simulator, listener, stop.clone().cancelled_owned()));
+    let sim_task = tokio::spawn(sim::serve(
+        simulator,
+        listener,
+        stop.clone().cancelled_owned(),
+    ));
 
     let dir = std::env::temp_dir().join(format!(
         "bedrock-access-exporter-demo-{}",

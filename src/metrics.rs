@@ -553,7 +553,10 @@ fn self_record(
         if let LayerStatus::Failed(f) = &l.status
             && (l.layer != Layer::Invoke || ran_invoke)
         {
-            *entry.layer_failures.entry((l.layer, f.reason.as_str())).or_insert(0) += 1;
+            *entry
+                .layer_failures
+                .entry((l.layer, f.reason.as_str()))
+                .or_insert(0) += 1;
         }
     }
     if let Some((i, o)) = report.tokens {
@@ -624,7 +627,9 @@ impl Metrics {
                 "bedrock_access_exporter_schedule_lag_seconds",
                 "How late background probes started against their schedule.",
             )
-            .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0]),
+            .buckets(vec![
+                0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
         )?;
         registry.register(Box::new(schedule_lag.clone()))?;
         #[cfg(target_os = "linux")]
@@ -766,7 +771,10 @@ mod tests {
             error_code_label(Some("AccessDeniedException")),
             "AccessDeniedException"
         );
-        assert_eq!(error_code_label(Some("Sender.Throttling")), "Sender.Throttling");
+        assert_eq!(
+            error_code_label(Some("Sender.Throttling")),
+            "Sender.Throttling"
+        );
         assert_eq!(error_code_label(None), "");
         assert_eq!(error_code_label(Some("")), "");
         assert_eq!(error_code_label(Some("1Bad")), "other");

@@ -40,13 +40,25 @@ fn a_tuple_that_has_not_finished_a_probe_exports_no_series_yet() {
     let m = metrics_for(vec![prod()]);
     let text = m.render();
     assert!(samples(&text, "bedrock_access_probe_success", &[]).is_empty());
-    assert_eq!(value(&text, "bedrock_access_exporter_tuples", &[]), Some(1.0));
     assert_eq!(
-        value(&text, "bedrock_access_exporter_config_last_reload_successful", &[]),
+        value(&text, "bedrock_access_exporter_tuples", &[]),
         Some(1.0)
     );
     assert_eq!(
-        samples(&text, "bedrock_access_exporter_build_info", &[("version", "0.1.0")]).len(),
+        value(
+            &text,
+            "bedrock_access_exporter_config_last_reload_successful",
+            &[]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        samples(
+            &text,
+            "bedrock_access_exporter_build_info",
+            &[("version", "0.1.0")]
+        )
+        .len(),
         1
     );
 }
@@ -57,21 +69,36 @@ fn a_healthy_tuple_shows_every_layer_passing_with_all_its_labels() {
     let k = key("prod", "us-east-1", MODEL);
     m.record(all_passed(&k, true));
     let text = m.render();
-    assert_eq!(value(&text, "bedrock_access_probe_success", &tuple_labels()), Some(1.0));
+    assert_eq!(
+        value(&text, "bedrock_access_probe_success", &tuple_labels()),
+        Some(1.0)
+    );
     for layer in Layer::ALL {
         assert_eq!(
-            value(&text, "bedrock_access_layer_success", &[("layer", layer.as_str())]),
+            value(
+                &text,
+                "bedrock_access_layer_success",
+                &[("layer", layer.as_str())]
+            ),
             Some(1.0),
             "{layer}"
         );
     }
     assert!(samples(&text, "bedrock_access_failure_info", &[]).is_empty());
     assert_eq!(
-        value(&text, "bedrock_access_probes_total", &[("result", "success")]),
+        value(
+            &text,
+            "bedrock_access_probes_total",
+            &[("result", "success")]
+        ),
         Some(1.0)
     );
     assert_eq!(
-        value(&text, "bedrock_access_invoke_tokens_total", &[("direction", "input")]),
+        value(
+            &text,
+            "bedrock_access_invoke_tokens_total",
+            &[("direction", "input")]
+        ),
         Some(9.0)
     );
     assert_eq!(
@@ -95,18 +122,47 @@ fn a_role_trusting_the_wrong_account_fails_assume_role_and_later_layers_have_no_
         &k,
         vec![
             pass(Layer::Credentials),
-            fail(Layer::AssumeRole, Reason::TrustPolicyDenied, Some("AccessDenied")),
+            fail(
+                Layer::AssumeRole,
+                Reason::TrustPolicyDenied,
+                Some("AccessDenied"),
+            ),
         ],
     ));
     let text = m.render();
     assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(0.0));
     assert_eq!(
-        value(&text, "bedrock_access_layer_success", &[("layer", "assume_role")]),
+        value(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "assume_role")]
+        ),
         Some(0.0)
     );
-    assert!(samples(&text, "bedrock_access_layer_success", &[("layer", "model_access")]).is_empty());
-    assert!(samples(&text, "bedrock_access_layer_success", &[("layer", "invoke")]).is_empty());
-    assert!(samples(&text, "bedrock_access_layer_duration_seconds", &[("layer", "invoke")]).is_empty());
+    assert!(
+        samples(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "model_access")]
+        )
+        .is_empty()
+    );
+    assert!(
+        samples(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        )
+        .is_empty()
+    );
+    assert!(
+        samples(
+            &text,
+            "bedrock_access_layer_duration_seconds",
+            &[("layer", "invoke")]
+        )
+        .is_empty()
+    );
     assert_eq!(
         value(
             &text,
@@ -135,7 +191,11 @@ fn when_a_fixed_trust_policy_lets_the_probe_through_the_old_failure_and_gated_ab
         &k,
         vec![
             pass(Layer::Credentials),
-            fail(Layer::AssumeRole, Reason::TrustPolicyDenied, Some("AccessDenied")),
+            fail(
+                Layer::AssumeRole,
+                Reason::TrustPolicyDenied,
+                Some("AccessDenied"),
+            ),
         ],
     ));
     m.record(report(
@@ -144,7 +204,11 @@ fn when_a_fixed_trust_policy_lets_the_probe_through_the_old_failure_and_gated_ab
             pass(Layer::Credentials),
             pass(Layer::AssumeRole),
             pass(Layer::ModelAccess),
-            fail(Layer::Invoke, Reason::ScpDenied, Some("AccessDeniedException")),
+            fail(
+                Layer::Invoke,
+                Reason::ScpDenied,
+                Some("AccessDeniedException"),
+            ),
         ],
     ));
     let text = m.render();
@@ -152,7 +216,11 @@ fn when_a_fixed_trust_policy_lets_the_probe_through_the_old_failure_and_gated_ab
     assert_eq!(infos.len(), 1, "{infos:?}");
     assert!(infos[0].contains("reason=\"scp_denied\""));
     assert_eq!(
-        value(&text, "bedrock_access_layer_success", &[("layer", "assume_role")]),
+        value(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "assume_role")]
+        ),
         Some(1.0)
     );
     // The counters keep the history.
@@ -173,7 +241,11 @@ fn when_a_fixed_trust_policy_lets_the_probe_through_the_old_failure_and_gated_ab
         Some(1.0)
     );
     assert_eq!(
-        value(&text, "bedrock_access_probes_total", &[("result", "failure")]),
+        value(
+            &text,
+            "bedrock_access_probes_total",
+            &[("result", "failure")]
+        ),
         Some(2.0)
     );
     m.record(all_passed(&k, true));
@@ -184,13 +256,22 @@ fn when_a_fixed_trust_policy_lets_the_probe_through_the_old_failure_and_gated_ab
 
 #[test]
 fn a_target_removed_at_reload_loses_every_series_and_the_others_keep_theirs() {
-    let staging = target("staging", &["us-west-2"], &[OTHER_MODEL], Duration::from_secs(300));
+    let staging = target(
+        "staging",
+        &["us-west-2"],
+        &[OTHER_MODEL],
+        Duration::from_secs(300),
+    );
     let m = metrics_for(vec![prod(), staging.clone()]);
     m.record(report(
         &key("prod", "us-east-1", MODEL),
         vec![
             pass(Layer::Credentials),
-            fail(Layer::AssumeRole, Reason::AssumeRoleDenied, Some("AccessDenied")),
+            fail(
+                Layer::AssumeRole,
+                Reason::AssumeRoleDenied,
+                Some("AccessDenied"),
+            ),
         ],
     ));
     m.record(all_passed(&key("staging", "us-west-2", OTHER_MODEL), true));
@@ -201,10 +282,17 @@ fn a_target_removed_at_reload_loses_every_series_and_the_others_keep_theirs() {
         "prod series remain:\n{text}"
     );
     assert_eq!(
-        value(&text, "bedrock_access_probe_success", &[("target", "staging")]),
+        value(
+            &text,
+            "bedrock_access_probe_success",
+            &[("target", "staging")]
+        ),
         Some(1.0)
     );
-    assert_eq!(value(&text, "bedrock_access_exporter_tuples", &[]), Some(1.0));
+    assert_eq!(
+        value(&text, "bedrock_access_exporter_tuples", &[]),
+        Some(1.0)
+    );
     // A late report of the removed tuple does not bring it back.
     m.record(all_passed(&key("prod", "us-east-1", MODEL), true));
     assert!(!m.render().contains("target=\"prod\""));
@@ -222,19 +310,30 @@ fn a_guardrail_target_succeeds_when_an_scp_keeps_the_role_away_from_the_model() 
             pass(Layer::Credentials),
             pass(Layer::AssumeRole),
             pass(Layer::ModelAccess),
-            fail(Layer::Invoke, Reason::ScpDenied, Some("AccessDeniedException")),
+            fail(
+                Layer::Invoke,
+                Reason::ScpDenied,
+                Some("AccessDeniedException"),
+            ),
         ],
     ));
     let text = m.render();
     assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(1.0));
     assert_eq!(
-        value(&text, "bedrock_access_layer_success", &[("layer", "invoke")]),
+        value(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        ),
         Some(0.0),
         "raw outcome still visible"
     );
     // If the guardrail breaks (the invocation goes through) the probe fails.
     m.record(all_passed(&k, true));
-    assert_eq!(value(&m.render(), "bedrock_access_probe_success", &[]), Some(0.0));
+    assert_eq!(
+        value(&m.render(), "bedrock_access_probe_success", &[]),
+        Some(0.0)
+    );
     // A throttled probe proves nothing.
     m.record(report(
         &k,
@@ -242,10 +341,17 @@ fn a_guardrail_target_succeeds_when_an_scp_keeps_the_role_away_from_the_model() 
             pass(Layer::Credentials),
             pass(Layer::AssumeRole),
             pass(Layer::ModelAccess),
-            fail(Layer::Invoke, Reason::Throttled, Some("ThrottlingException")),
+            fail(
+                Layer::Invoke,
+                Reason::Throttled,
+                Some("ThrottlingException"),
+            ),
         ],
     ));
-    assert_eq!(value(&m.render(), "bedrock_access_probe_success", &[]), Some(0.0));
+    assert_eq!(
+        value(&m.render(), "bedrock_access_probe_success", &[]),
+        Some(0.0)
+    );
 }
 
 #[test]
@@ -258,14 +364,22 @@ fn between_paid_invocations_the_last_invoke_result_stands_and_counts() {
             pass(Layer::Credentials),
             pass(Layer::AssumeRole),
             pass(Layer::ModelAccess),
-            fail(Layer::Invoke, Reason::ModelAccessNotGranted, Some("AccessDeniedException")),
+            fail(
+                Layer::Invoke,
+                Reason::ModelAccessNotGranted,
+                Some("AccessDeniedException"),
+            ),
         ],
     ));
     // Next round: the free layers pass, invoke is not due.
     m.record(all_passed(&k, false));
     let text = m.render();
     assert_eq!(
-        value(&text, "bedrock_access_layer_success", &[("layer", "invoke")]),
+        value(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        ),
         Some(0.0)
     );
     assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(0.0));
@@ -285,10 +399,21 @@ fn between_paid_invocations_the_last_invoke_result_stands_and_counts() {
     // When credentials break, nothing after them stands.
     m.record(report(
         &k,
-        vec![fail(Layer::Credentials, Reason::ExpiredCredentials, Some("ExpiredToken"))],
+        vec![fail(
+            Layer::Credentials,
+            Reason::ExpiredCredentials,
+            Some("ExpiredToken"),
+        )],
     ));
     let text = m.render();
-    assert!(samples(&text, "bedrock_access_layer_success", &[("layer", "invoke")]).is_empty());
+    assert!(
+        samples(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        )
+        .is_empty()
+    );
 }
 
 #[test]
@@ -299,7 +424,14 @@ fn a_target_with_invoke_turned_off_has_no_invoke_series() {
     let k = key("prod", "us-east-1", MODEL);
     m.record(all_passed(&k, false));
     let text = m.render();
-    assert!(samples(&text, "bedrock_access_layer_success", &[("layer", "invoke")]).is_empty());
+    assert!(
+        samples(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        )
+        .is_empty()
+    );
     assert!(samples(&text, "bedrock_access_invoke_timestamp_seconds", &[]).is_empty());
     assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(1.0));
 }
@@ -353,16 +485,28 @@ fn an_error_code_that_is_not_a_plain_name_is_exported_as_other() {
     ));
     let text = m.render();
     assert_eq!(
-        value(&text, "bedrock_access_failure_info", &[("error_code", "other")]),
+        value(
+            &text,
+            "bedrock_access_failure_info",
+            &[("error_code", "other")]
+        ),
         Some(1.0)
     );
     assert!(!text.contains("Bad Gateway"));
-    assert!(!text.contains("not authorized"), "AWS messages never become labels");
+    assert!(
+        !text.contains("not authorized"),
+        "AWS messages never become labels"
+    );
 }
 
 #[test]
 fn a_label_value_with_quotes_is_escaped_in_the_exposition() {
-    let t = target("we\"ird", &["us-east-1"], &[MODEL], Duration::from_secs(300));
+    let t = target(
+        "we\"ird",
+        &["us-east-1"],
+        &[MODEL],
+        Duration::from_secs(300),
+    );
     let m = metrics_for(vec![t]);
     m.record(all_passed(&key("we\"ird", "us-east-1", MODEL), true));
     let text = m.render();
@@ -409,13 +553,21 @@ fn a_failed_reload_is_visible_and_a_later_good_one_clears_it() {
     let m = metrics_for(vec![prod()]);
     m.reload_result(false);
     assert_eq!(
-        value(&m.render(), "bedrock_access_exporter_config_last_reload_successful", &[]),
+        value(
+            &m.render(),
+            "bedrock_access_exporter_config_last_reload_successful",
+            &[]
+        ),
         Some(0.0)
     );
     m.apply_config(&config(vec![prod()]));
     let text = m.render();
     assert_eq!(
-        value(&text, "bedrock_access_exporter_config_last_reload_successful", &[]),
+        value(
+            &text,
+            "bedrock_access_exporter_config_last_reload_successful",
+            &[]
+        ),
         Some(1.0)
     );
     assert!(

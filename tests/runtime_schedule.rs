@@ -120,7 +120,12 @@ async fn the_tuples_of_one_period_share_a_round_and_each_period_gets_a_new_one()
     let m = metrics();
     let prober = FakeProber::passing(Duration::from_millis(10));
     let sched = Scheduler::new(Arc::clone(&m));
-    let t = target("prod", &["us-east-1", "us-west-2", "eu-west-1"], &[M1], secs(30));
+    let t = target(
+        "prod",
+        &["us-east-1", "us-west-2", "eu-west-1"],
+        &[M1],
+        secs(30),
+    );
     sched.start(Arc::new(config(vec![t])), Arc::clone(&prober));
     sleep_past_phase("prod", secs(30), 3, secs(85)).await;
     let calls = prober.calls();
@@ -134,8 +139,7 @@ async fn the_tuples_of_one_period_share_a_round_and_each_period_gets_a_new_one()
 }
 
 #[tokio::test(start_paused = true)]
-async fn the_paid_invocation_runs_only_every_third_probe_when_invoke_interval_is_three_intervals()
-{
+async fn the_paid_invocation_runs_only_every_third_probe_when_invoke_interval_is_three_intervals() {
     let m = metrics();
     let prober = FakeProber::passing(Duration::from_millis(10));
     let sched = Scheduler::new(Arc::clone(&m));
@@ -148,7 +152,11 @@ async fn the_paid_invocation_runs_only_every_third_probe_when_invoke_interval_is
     // Between invocations, the invoke result stands in the metrics.
     let text = m.render();
     assert_eq!(
-        value(&text, "bedrock_access_layer_success", &[("layer", "invoke")]),
+        value(
+            &text,
+            "bedrock_access_layer_success",
+            &[("layer", "invoke")]
+        ),
         Some(1.0)
     );
     sched.shutdown().await;
@@ -177,7 +185,10 @@ async fn a_reload_drops_removed_tuples_keeps_the_others_in_phase_and_adds_new_on
     sched.start(Arc::new(config(vec![keep, fresh])), Arc::clone(&prober));
     let text = m.render();
     assert!(!text.contains("target=\"gone\""), "{text}");
-    assert!(m.tuples.get(&keep_key).is_some(), "unchanged tuple keeps its series");
+    assert!(
+        m.tuples.get(&keep_key).is_some(),
+        "unchanged tuple keeps its series"
+    );
 
     tokio::time::sleep(secs(40)).await;
     let keep_calls = prober.calls_for(&keep_key);
@@ -186,7 +197,11 @@ async fn a_reload_drops_removed_tuples_keeps_the_others_in_phase_and_adds_new_on
         assert_eq!(w[1].at - w[0].at, secs(20), "phase kept across the reload");
     }
     let gone_calls = prober.calls_for(&gone_key);
-    assert_eq!(gone_calls.len(), gone_before, "no probes of a removed target after the reload");
+    assert_eq!(
+        gone_calls.len(),
+        gone_before,
+        "no probes of a removed target after the reload"
+    );
     assert!(m.tuples.get(&key("fresh", "us-east-1", M1)).is_some());
     assert!(!m.render().contains("target=\"gone\""));
     sched.shutdown().await;
@@ -220,8 +235,16 @@ async fn a_probe_that_ignores_its_timeout_is_abandoned_by_the_outer_guard() {
     sched.start(Arc::new(config(vec![t])), Arc::clone(&prober));
     sleep_past_phase("prod", secs(3600), 1, secs(30)).await;
     assert_eq!(prober.calls().len(), 1);
-    assert_eq!(m.probes_in_flight().get(), 1, "still within timeout + guard");
+    assert_eq!(
+        m.probes_in_flight().get(),
+        1,
+        "still within timeout + guard"
+    );
     tokio::time::sleep(secs(6)).await;
-    assert_eq!(m.probes_in_flight().get(), 0, "guard fired after timeout + 5s");
+    assert_eq!(
+        m.probes_in_flight().get(),
+        0,
+        "guard fired after timeout + 5s"
+    );
     sched.shutdown().await;
 }

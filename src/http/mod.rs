@@ -143,10 +143,7 @@ pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
 }
 
 /// `/probe`: probes the target's tuples now and returns only their metrics (or a trace).
-async fn probe<P: ProbeFn>(
-    State(app): State<Arc<App<P>>>,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQuery) -> Response {
     let params = match parse_probe_query(query.as_deref()) {
         Ok(p) => p,
         Err(e) => return text(StatusCode::BAD_REQUEST, e),
@@ -165,7 +162,10 @@ async fn probe<P: ProbeFn>(
     else {
         return text(
             StatusCode::NOT_FOUND,
-            format!("unknown target {:?}: not in the configuration\n", params.target),
+            format!(
+                "unknown target {:?}: not in the configuration\n",
+                params.target
+            ),
         );
     };
     if let Some(r) = &params.region
@@ -173,7 +173,10 @@ async fn probe<P: ProbeFn>(
     {
         return text(
             StatusCode::BAD_REQUEST,
-            format!("region {r:?} is not configured for target {:?}\n", target.name),
+            format!(
+                "region {r:?} is not configured for target {:?}\n",
+                target.name
+            ),
         );
     }
     if let Some(m) = &params.model
@@ -181,7 +184,10 @@ async fn probe<P: ProbeFn>(
     {
         return text(
             StatusCode::BAD_REQUEST,
-            format!("model {m:?} is not configured for target {:?}\n", target.name),
+            format!(
+                "model {m:?} is not configured for target {:?}\n",
+                target.name
+            ),
         );
     }
     let outcomes = probe_target(current.prober.as_ref(), target, &params).await;
@@ -262,11 +268,7 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
         outcomes.len()
     );
     for (key, outcome) in outcomes {
-        let _ = writeln!(
-            s,
-            "\n== region {} / model {}",
-            key.aws_region, key.model_id
-        );
+        let _ = writeln!(s, "\n== region {} / model {}", key.aws_region, key.model_id);
         let Some(report) = outcome else {
             let _ = writeln!(
                 s,
@@ -286,22 +288,28 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
             }
         );
         let ok = crate::metrics::probe_success(&report.layers, target.settings.expect);
-        let _ = writeln!(
-            s,
-            "   probe_success = {}",
-            if ok { 1 } else { 0 }
-        );
+        let _ = writeln!(s, "   probe_success = {}", if ok { 1 } else { 0 });
         for layer in Layer::ALL {
             match report.layers.iter().find(|l| l.layer == layer) {
                 None => {
-                    let _ = writeln!(s, "   [ - ] {layer:<13} not attempted (gated or turned off)");
+                    let _ = writeln!(
+                        s,
+                        "   [ - ] {:<13} not attempted (gated or turned off)",
+                        layer.as_str()
+                    );
                 }
                 Some(l) => {
                     let mark = match l.status {
                         LayerStatus::Passed => "[ok ]",
                         LayerStatus::Failed(_) => "[ X ]",
                     };
-                    let _ = writeln!(s, "   {mark} {layer:<13} {} in {}", l.call, secs(l.duration));
+                    let _ = writeln!(
+                        s,
+                        "   {mark} {:<13} {} in {}",
+                        layer.as_str(),
+                        l.call,
+                        secs(l.duration)
+                    );
                     if let LayerStatus::Failed(f) = &l.status {
                         let _ = writeln!(
                             s,

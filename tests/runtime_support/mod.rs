@@ -156,14 +156,21 @@ impl FakeProber {
         delay: Duration,
         script: impl Fn(&TupleKey, bool) -> ProbeReport + Send + Sync + 'static,
     ) -> Arc<FakeProber> {
-        Arc::new(FakeProber {
+        Arc::new(FakeProber::owned(delay, script))
+    }
+
+    pub fn owned(
+        delay: Duration,
+        script: impl Fn(&TupleKey, bool) -> ProbeReport + Send + Sync + 'static,
+    ) -> FakeProber {
+        FakeProber {
             script: Box::new(script),
             delay,
             calls: Mutex::new(Vec::new()),
             rounds: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             max_in_flight: AtomicUsize::new(0),
-        })
+        }
     }
 
     /// A prober where every layer passes.
