@@ -151,6 +151,9 @@ async fn the_external_id_is_sent_to_sts_but_never_shown_in_the_report_or_the_log
         "request id logged: {logged}"
     );
     assert!(logged.contains("aws_region=us-east-1"), "{logged}");
+    assert!(logged.contains("target=prod"), "{logged}");
+    assert!(logged.contains("layer=assume_role"), "{logged}");
+    assert!(logged.contains("error_code=AccessDenied"), "{logged}");
     assert!(!logged.contains("ext-very-secret-42"), "{logged}");
     assert!(!logged.contains("source-secret-key"), "{logged}");
 }

@@ -190,7 +190,7 @@ impl Prober {
     pub async fn new(config: &Config) -> Prober {
         let mut sources = HashMap::new();
         for source in all_sources(config) {
-            let sdk = aws::load_source_config(&source).await;
+            let sdk = aws::with_reused_credentials(aws::load_source_config(&source).await);
             sources.insert(source.name.clone(), (source, sdk));
         }
         Prober { sources }
@@ -204,6 +204,7 @@ impl Prober {
         let mut sources = HashMap::new();
         for source in all_sources(config) {
             if let Some(conf) = sdk.remove(&source.name) {
+                let conf = aws::with_reused_credentials(conf);
                 sources.insert(source.name.clone(), (source, conf));
             }
         }
