@@ -605,3 +605,28 @@ async fn an_embedding_model_is_invoked_with_invoke_model_even_in_converse_mode()
     assert_eq!(replay.count("Converse"), 0);
     assert_eq!(replay.count("InvokeModel"), 1);
 }
+
+fn assert_send<T: Send>(_: &T) {}
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[tokio::test]
+async fn the_scheduler_can_spawn_probes_of_a_shared_prober_and_round() {
+    assert_send_sync::<Prober>();
+    assert_send_sync::<bedrock_access_exporter::probe::Round>();
+    let replay = Replay::healthy().await;
+    let target = support::target("prod", Some(ROLE_ARN));
+    let config = support::config(vec![target.clone()], None);
+    let prober = Arc::new(support::prober(&config, &replay.url()));
+    let round = Arc::new(prober.new_round());
+    let probe = {
+        let (prober, round, target) = (prober.clone(), round.clone(), target.clone());
+        async move {
+            prober
+                .probe(&target, "us-east-1", MODEL, &round, true)
+                .await
+        }
+    };
+    assert_send(&probe);
+    let report = tokio::spawn(probe).await.expect("probe task");
+    assert_eq!(report.layers.len(), 4);
+}
