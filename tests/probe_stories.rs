@@ -630,3 +630,48 @@ async fn the_scheduler_can_spawn_probes_of_a_shared_prober_and_round() {
     let report = tokio::spawn(probe).await.expect("probe task");
     assert_eq!(report.layers.len(), 4);
 }
+
+#[tokio::test]
+async fn when_sts_hangs_every_concurrent_tuple_of_the_target_times_out_on_one_shared_call() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "AssumeRole",
+        vec![Reply::from_fixture("assume_role--ok--sts-assumerole").hang(Duration::from_secs(30))],
+    );
+    let mut target = support::target("prod", Some(ROLE_ARN));
+    target.models = vec![
+        MODEL.into(),
+        "amazon.nova-lite-v1:0".into(),
+        "meta.llama3-8b-instruct-v1:0".into(),
+    ];
+    target.settings.timeout = Duration::from_secs(1);
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    let round = prober.new_round();
+    let started = std::time::Instant::now();
+    let reports = futures::future::join_all(config.tuples().into_iter().map(|(key, t)| {
+        let (prober, round) = (&prober, &round);
+        async move {
+            prober
+                .probe(t, &key.aws_region, &key.model_id, round, true)
+                .await
+        }
+    }))
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    for r in &reports {
+        assert_eq!(
+            reasons(r),
+            vec![
+                (Layer::Credentials, None),
+                (Layer::AssumeRole, Some(Reason::Timeout))
+            ]
+        );
+    }
+    assert_eq!(replay.count("AssumeRole"), 1);
+    assert_eq!(replay.bedrock_calls(), 0);
+}
