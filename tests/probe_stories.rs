@@ -151,6 +151,9 @@ async fn the_external_id_is_sent_to_sts_but_never_shown_in_the_report_or_the_log
         "request id logged: {logged}"
     );
     assert!(logged.contains("aws_region=us-east-1"), "{logged}");
+    assert!(logged.contains("target=prod"), "{logged}");
+    assert!(logged.contains("layer=assume_role"), "{logged}");
+    assert!(logged.contains("error_code=AccessDenied"), "{logged}");
     assert!(!logged.contains("ext-very-secret-42"), "{logged}");
     assert!(!logged.contains("source-secret-key"), "{logged}");
 }
@@ -601,4 +604,74 @@ async fn an_embedding_model_is_invoked_with_invoke_model_even_in_converse_mode()
     assert_eq!(report.tokens, Some((2, 0)));
     assert_eq!(replay.count("Converse"), 0);
     assert_eq!(replay.count("InvokeModel"), 1);
+}
+
+fn assert_send<T: Send>(_: &T) {}
+fn assert_send_sync<T: Send + Sync>() {}
+
+#[tokio::test]
+async fn the_scheduler_can_spawn_probes_of_a_shared_prober_and_round() {
+    assert_send_sync::<Prober>();
+    assert_send_sync::<bedrock_access_exporter::probe::Round>();
+    let replay = Replay::healthy().await;
+    let target = support::target("prod", Some(ROLE_ARN));
+    let config = support::config(vec![target.clone()], None);
+    let prober = Arc::new(support::prober(&config, &replay.url()));
+    let round = Arc::new(prober.new_round());
+    let probe = {
+        let (prober, round, target) = (prober.clone(), round.clone(), target.clone());
+        async move {
+            prober
+                .probe(&target, "us-east-1", MODEL, &round, true)
+                .await
+        }
+    };
+    assert_send(&probe);
+    let report = tokio::spawn(probe).await.expect("probe task");
+    assert_eq!(report.layers.len(), 4);
+}
+
+#[tokio::test]
+async fn when_sts_hangs_every_concurrent_tuple_of_the_target_times_out_on_one_shared_call() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "AssumeRole",
+        vec![Reply::from_fixture("assume_role--ok--sts-assumerole").hang(Duration::from_secs(30))],
+    );
+    let mut target = support::target("prod", Some(ROLE_ARN));
+    target.models = vec![
+        MODEL.into(),
+        "amazon.nova-lite-v1:0".into(),
+        "meta.llama3-8b-instruct-v1:0".into(),
+    ];
+    target.settings.timeout = Duration::from_secs(1);
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    let round = prober.new_round();
+    let started = std::time::Instant::now();
+    let reports = futures::future::join_all(config.tuples().into_iter().map(|(key, t)| {
+        let (prober, round) = (&prober, &round);
+        async move {
+            prober
+                .probe(t, &key.aws_region, &key.model_id, round, true)
+                .await
+        }
+    }))
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        started.elapsed()
+    );
+    for r in &reports {
+        assert_eq!(
+            reasons(r),
+            vec![
+                (Layer::Credentials, None),
+                (Layer::AssumeRole, Some(Reason::Timeout))
+            ]
+        );
+    }
+    assert_eq!(replay.count("AssumeRole"), 1);
+    assert_eq!(replay.bedrock_calls(), 0);
 }

@@ -218,6 +218,80 @@ fn request_id_from_body(body: Option<&[u8]>) -> Option<String> {
     (!id.is_empty()).then(|| id.to_string())
 }
 
+/// Temporary source credentials (SSO, instance or web-identity roles) are reused until
+/// [`REFRESH_BEFORE_EXPIRY`] before they expire, so a round does not hit the credential
+/// endpoints once per region; long-term keys (no expiry) are re-read every time so that a
+/// rotation is noticed at once.
+pub const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(300);
+
+/// A credentials provider that keeps temporary credentials until shortly before they expire.
+#[derive(Debug)]
+pub struct ReuseUntilExpiry {
+    inner: aws_credential_types::provider::SharedCredentialsProvider,
+    cached: std::sync::Mutex<Option<Credentials>>,
+}
+
+impl ReuseUntilExpiry {
+    pub fn new(inner: aws_credential_types::provider::SharedCredentialsProvider) -> Self {
+        ReuseUntilExpiry {
+            inner,
+            cached: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn fresh(&self) -> Option<Credentials> {
+        let cached = match self.cached.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let creds = cached.as_ref()?;
+        let expiry = creds.expiry()?;
+        let now = std::time::SystemTime::now();
+        (expiry > now + REFRESH_BEFORE_EXPIRY).then(|| creds.clone())
+    }
+
+    fn keep(&self, creds: &Credentials) {
+        let mut cached = match self.cached.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *cached = creds.expiry().is_some().then(|| creds.clone());
+    }
+}
+
+impl aws_credential_types::provider::ProvideCredentials for ReuseUntilExpiry {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        aws_credential_types::provider::future::ProvideCredentials::new(async move {
+            if let Some(creds) = self.fresh() {
+                return Ok(creds);
+            }
+            let creds = self.inner.provide_credentials().await?;
+            self.keep(&creds);
+            Ok(creds)
+        })
+    }
+}
+
+/// The source configuration with its credential provider wrapped in [`ReuseUntilExpiry`].
+pub fn with_reused_credentials(sdk: SdkConfig) -> SdkConfig {
+    match sdk.credentials_provider() {
+        None => sdk,
+        Some(provider) => sdk
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    ReuseUntilExpiry::new(provider),
+                ),
+            )
+            .build(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,5 +316,84 @@ mod tests {
         let body = b"<ErrorResponse><RequestId> abc-1 </RequestId></ErrorResponse>";
         assert_eq!(request_id_from_body(Some(body)).as_deref(), Some("abc-1"));
         assert_eq!(request_id_from_body(Some(b"{}")), None);
+    }
+
+    #[derive(Debug, Default)]
+    struct Counting {
+        calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        expiry: Option<std::time::SystemTime>,
+    }
+
+    impl aws_credential_types::provider::ProvideCredentials for Counting {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKIDTEST",
+                "secret",
+                None,
+                self.expiry,
+                "counting",
+            )))
+        }
+    }
+
+    #[tokio::test]
+    async fn temporary_source_credentials_are_reused_until_shortly_before_expiry() {
+        use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+        let hour = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let inner = Counting {
+            expiry: Some(hour),
+            ..Counting::default()
+        };
+        let (reuse, calls) = {
+            let calls = inner.calls.clone();
+            (
+                ReuseUntilExpiry::new(SharedCredentialsProvider::new(inner)),
+                calls,
+            )
+        };
+        for _ in 0..3 {
+            assert!(reuse.provide_credentials().await.is_ok());
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        let soon = std::time::SystemTime::now() + Duration::from_secs(60);
+        let inner = Counting {
+            expiry: Some(soon),
+            ..Counting::default()
+        };
+        let (reuse, calls) = {
+            let calls = inner.calls.clone();
+            (
+                ReuseUntilExpiry::new(SharedCredentialsProvider::new(inner)),
+                calls,
+            )
+        };
+        for _ in 0..2 {
+            assert!(reuse.provide_credentials().await.is_ok());
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn long_term_keys_are_read_again_every_time() {
+        use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+        let inner = Counting::default();
+        let (reuse, calls) = {
+            let calls = inner.calls.clone();
+            (
+                ReuseUntilExpiry::new(SharedCredentialsProvider::new(inner)),
+                calls,
+            )
+        };
+        for _ in 0..2 {
+            assert!(reuse.provide_credentials().await.is_ok());
+        }
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

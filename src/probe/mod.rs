@@ -1,5 +1,21 @@
 //! The probe pipeline: one file per layer behind one signature; `pipeline` runs them in order
 //! with gating (`../shared/spec/layers.md` of the contract).
+//!
+//! Every layer is `async fn run(ctx: &LayerContext<'_>, …) -> LayerOutput<T>`: it makes its AWS
+//! calls with the real SDK and returns the one-line call description and either its product
+//! (source identity, assumed credentials, availability, token usage) or a classified
+//! [`Failure`]. [`pipeline`] times each layer, bounds it by what is left of
+//! `settings.timeout`, gates, and assembles the [`ProbeReport`].
+//!
+//! Decisions:
+//! * Source identity is cached per (source, region) per [`Round`]; the gate (credentials +
+//!   assume_role) per (target, region) per round. Tuples sharing a cached gate report the same
+//!   layer results, with the duration of the one real call.
+//! * `model_access` and `invoke` run concurrently once credentials exist.
+//! * Temporary source credentials are reused across rounds until 5 minutes before expiry
+//!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
+//! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
+//!   retried); every client gets `operation_timeout` = what is left of the budget.
 
 pub mod assume_role;
 pub mod aws;
@@ -190,7 +206,7 @@ impl Prober {
     pub async fn new(config: &Config) -> Prober {
         let mut sources = HashMap::new();
         for source in all_sources(config) {
-            let sdk = aws::load_source_config(&source).await;
+            let sdk = aws::with_reused_credentials(aws::load_source_config(&source).await);
             sources.insert(source.name.clone(), (source, sdk));
         }
         Prober { sources }
@@ -204,6 +220,7 @@ impl Prober {
         let mut sources = HashMap::new();
         for source in all_sources(config) {
             if let Some(conf) = sdk.remove(&source.name) {
+                let conf = aws::with_reused_credentials(conf);
                 sources.insert(source.name.clone(), (source, conf));
             }
         }

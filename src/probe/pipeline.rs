@@ -21,6 +21,9 @@ use super::{
 use crate::config::{InvokeMode, Source, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
 
+/// Extra wait for the round's shared gate beyond this probe's budget (see [`probe`]).
+const GATE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Runs `fut` (one layer) within what is left until `deadline`, timing it.
 async fn timed<T>(
     layer: Layer,
@@ -75,16 +78,35 @@ async fn run_gate(
         sdk,
         deadline,
     };
-    let identity = round
-        .identity_cell(&source.name, region)
-        .get_or_init(|| async {
+    // The identity is shared by every target of the source, whose budgets may differ: wait
+    // for it at most this target's budget (if this target was the one resolving it, another
+    // waiting target takes over).
+    let identity_cell = round.identity_cell(&source.name, region);
+    let waited = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        identity_cell.get_or_init(|| async {
             let call = credentials::describe(&ctx);
             let (layer, identity, _) =
                 timed(Layer::Credentials, deadline, call, credentials::run(&ctx)).await;
             IdentityOutcome { layer, identity }
-        })
-        .await
-        .clone();
+        }),
+    )
+    .await;
+    let identity = match waited {
+        Ok(identity) => identity.clone(),
+        Err(_) => IdentityOutcome {
+            layer: LayerResult {
+                layer: Layer::Credentials,
+                status: LayerStatus::Failed(local_failure(
+                    Reason::Timeout,
+                    "no answer within the probe budget (waiting for the round's source identity)",
+                )),
+                duration: target.settings.timeout,
+                call: credentials::describe(&ctx),
+            },
+            identity: None,
+        },
+    };
     let mut layers = vec![identity.layer];
     let Some(identity) = identity.identity else {
         let account_id = target
@@ -162,9 +184,12 @@ pub(crate) async fn probe(
         return report;
     };
 
+    // The gate bounds itself (its calls get what is left of a budget that started no later
+    // than this probe's); the grace only guards against a gate that never answers, and keeps
+    // the first tuple from cancelling the shared calls at the very edge of the budget.
     let gate_cell = round.gate_cell(&target.name, region);
     let gate = match tokio::time::timeout(
-        deadline.saturating_duration_since(Instant::now()),
+        deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
         gate_cell.get_or_init(|| run_gate(source, sdk, target, region, round)),
     )
     .await
