@@ -24,6 +24,8 @@ use super::{SimError, Simulator, bedrock, iam, runtime, sts};
 const MAX_BODY: usize = 1 << 20;
 /// Longest wait for a request body (a client announcing a body it never sends).
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a `hang` fault holds a request before dropping its connection.
+const HANG_LIMIT: Duration = Duration::from_secs(120);
 /// Allowed clock skew of a signature.
 const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -213,7 +215,15 @@ async fn handle_inner(sim: Simulator, req: Request) -> Response {
             }
             FaultKind::Unavailable => return unavailable(proto).render(proto, &request_id),
             FaultKind::Malformed => return malformed(proto, &request_id),
-            FaultKind::Hang => return std::future::pending().await,
+            FaultKind::Hang => {
+                // Never answer; after HANG_LIMIT drop the connection so that abandoned hung
+                // requests do not pile up sockets during long rehearsals.
+                tokio::time::sleep(HANG_LIMIT).await;
+                if let Some(k) = kill {
+                    k.0.notify_one();
+                }
+                return std::future::pending().await;
+            }
             FaultKind::Reset => {
                 if let Some(k) = kill {
                     k.0.notify_one();
