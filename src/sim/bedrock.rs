@@ -161,7 +161,7 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
     };
     let mut agreement = json!({"status": "AVAILABLE"});
     let mut authorization = "AUTHORIZED";
-    let mut entitlement = "AVAILABLE";
+    let entitlement = "AVAILABLE";
     let region = if model.offered_in(&ctx.region) {
         "AVAILABLE"
     } else {
@@ -187,8 +187,10 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     });
                 }
             }
-            GrantStatus::AccountBlocked => entitlement = "NOT_AVAILABLE",
+            // A blocked account still looks fine on the control plane (reasons.md:
+            // account_not_authorized); only invocation tells.
             GrantStatus::Granted
+            | GrantStatus::AccountBlocked
             | GrantStatus::UseCaseFormMissing
             | GrantStatus::LegacyInactive
             | GrantStatus::DailyQuotaExhausted => {}
