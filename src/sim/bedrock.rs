@@ -38,18 +38,13 @@ pub(crate) fn permission(ctx: &Ctx, action: &str, resource: &str) -> Result<(), 
         .with("aws:requestedregion", Some(ctx.region.as_str()))
         .with("aws:principalaccount", Some(p.account()))
         .with("aws:principalarn", Some(arn.as_str()));
-    if let Some(acct) = ctx.scenario.accounts.get(p.account())
-        && acct.scps.iter().any(|s| s.denies(action, resource, &cond))
+    if let Some(tail) = ctx
+        .scenario
+        .accounts
+        .get(p.account())
+        .and_then(|a| a.scp_denial(action, resource, &cond))
     {
-        return Err((
-            not_authorized(
-                p,
-                action,
-                resource,
-                " with an explicit deny in a service control policy",
-            ),
-            false,
-        ));
+        return Err((not_authorized(p, action, resource, &tail), false));
     }
     match evaluate_all(p.policies(&ctx.scenario), action, resource, &cond) {
         Decision::Allow => Ok(()),
