@@ -111,10 +111,23 @@ pub struct Session {
 }
 
 /// Issued sessions, keyed by their `ASIA…` access key id. Survives scenario reloads.
+///
+/// Expired sessions are pruned when the map doubles past its last pruned size; if more than
+/// [`MAX_SESSIONS`] are live (a benchmark hammering AssumeRole), arbitrary ones are evicted and
+/// their keys answer like unknown keys.
 #[derive(Debug, Default)]
 pub struct SessionStore {
-    sessions: RwLock<HashMap<String, Session>>,
+    sessions: RwLock<Sessions>,
 }
+
+#[derive(Debug, Default)]
+struct Sessions {
+    map: HashMap<String, Session>,
+    prune_at: usize,
+}
+
+/// Live sessions kept at most.
+pub const MAX_SESSIONS: usize = 200_000;
 
 fn random_string(len: usize, alphabet: &[u8]) -> String {
     let mut rng = rand::rng();
@@ -135,26 +148,43 @@ impl SessionStore {
             principal,
             expires,
         };
-        let Ok(mut map) = self.sessions.write() else {
+        let Ok(mut store) = self.sessions.write() else {
             return (key, session);
         };
-        if map.len() >= 4096 {
+        if store.map.len() >= store.prune_at.max(4096) {
             let now = Utc::now();
-            map.retain(|_, s| s.expires > now);
+            store.map.retain(|_, s| s.expires > now);
+            if store.map.len() >= MAX_SESSIONS {
+                let excess = store.map.len() - MAX_SESSIONS / 2;
+                let victims: Vec<String> = store.map.keys().take(excess).cloned().collect();
+                for v in victims {
+                    store.map.remove(&v);
+                }
+            }
+            store.prune_at = store.map.len() * 2;
         }
-        map.insert(key.clone(), session.clone());
+        store.map.insert(key.clone(), session.clone());
         (key, session)
     }
 
     pub fn get(&self, key: &str) -> Option<Session> {
-        self.sessions.read().ok()?.get(key).cloned()
+        self.sessions.read().ok()?.map.get(key).cloned()
+    }
+
+    /// Number of sessions held (live or not yet pruned).
+    pub fn len(&self) -> usize {
+        self.sessions.read().map_or(0, |s| s.map.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Makes every issued session expired (for tests and rehearsals of expiry).
     pub fn expire_all(&self) {
-        if let Ok(mut map) = self.sessions.write() {
+        if let Ok(mut store) = self.sessions.write() {
             let past = Utc::now() - chrono::Duration::seconds(1);
-            for s in map.values_mut() {
+            for s in store.map.values_mut() {
                 s.expires = past;
             }
         }
@@ -201,5 +231,22 @@ mod tests {
         assert_eq!(s1.secret.len(), 40);
         store.expire_all();
         assert!(store.get(&k1).is_some_and(|s| s.expires < Utc::now()));
+    }
+
+    #[test]
+    fn expired_sessions_are_pruned_instead_of_piling_up() {
+        let store = SessionStore::default();
+        let p = Principal::User {
+            account: "111111111111".into(),
+            name: "u".into(),
+        };
+        let past = Utc::now() - chrono::Duration::seconds(5);
+        for _ in 0..4096 {
+            store.issue(p.clone(), past);
+        }
+        assert_eq!(store.len(), 4096);
+        let (live, _) = store.issue(p, Utc::now() + chrono::Duration::hours(1));
+        assert_eq!(store.len(), 1);
+        assert!(store.get(&live).is_some());
     }
 }

@@ -34,6 +34,11 @@ pub use scenario::{Scenario, ScenarioError};
 
 /// The bundled demo scenario (see `config/demo/README.md`).
 pub const DEMO_SCENARIO: &str = include_str!("../../config/demo/scenario.toml");
+/// The demo's exporter configuration (targets named after the failure stories).
+pub const DEMO_EXPORTER_CONFIG: &str = include_str!("../../config/demo/exporter.toml");
+/// The demo's AWS shared config file: one `[profile …]` per source, with keys that exist only
+/// in [`DEMO_SCENARIO`].
+pub const DEMO_AWS_CONFIG: &str = include_str!("../../config/demo/aws-config");
 
 /// Errors of the simulator's public API.
 #[derive(Debug, thiserror::Error)]

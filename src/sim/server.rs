@@ -22,6 +22,10 @@ use super::{SimError, Simulator, bedrock, iam, runtime, sts};
 
 /// Largest request body read.
 const MAX_BODY: usize = 1 << 20;
+/// Longest wait for a request body (a client announcing a body it never sends).
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a `hang` fault holds a request before dropping its connection.
+const HANG_LIMIT: Duration = Duration::from_secs(120);
 /// Allowed clock skew of a signature.
 const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -129,8 +133,33 @@ impl Route {
     }
 }
 
-/// The axum fallback handler: every request comes here.
+/// The axum fallback handler: every request comes here. A bug that panics answers AWS's
+/// `InternalFailure` instead of dropping the connection.
 pub(crate) async fn handle(State(sim): State<Simulator>, req: Request) -> Response {
+    use futures::FutureExt as _;
+    let proto = if req.uri().path() == "/" {
+        Protocol::Query(QueryService::Sts)
+    } else {
+        Protocol::RestJson
+    };
+    match std::panic::AssertUnwindSafe(handle_inner(sim, req))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            tracing::error!("simulator handler panicked; answering InternalFailure");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalFailure",
+                "The request processing has failed because of an unknown error, exception or failure.",
+            )
+            .render(proto, &uuid::Uuid::new_v4().to_string())
+        }
+    }
+}
+
+async fn handle_inner(sim: Simulator, req: Request) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = req.into_parts();
     let kill = parts.extensions.get::<ConnKill>().cloned();
@@ -139,9 +168,10 @@ pub(crate) async fn handle(State(sim): State<Simulator>, req: Request) -> Respon
     } else {
         Protocol::RestJson
     };
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await;
+    let body = match read {
+        Ok(Ok(b)) => b,
+        _ => {
             let e = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "ValidationException",
@@ -185,7 +215,15 @@ pub(crate) async fn handle(State(sim): State<Simulator>, req: Request) -> Respon
             }
             FaultKind::Unavailable => return unavailable(proto).render(proto, &request_id),
             FaultKind::Malformed => return malformed(proto, &request_id),
-            FaultKind::Hang => return std::future::pending().await,
+            FaultKind::Hang => {
+                // Never answer; after HANG_LIMIT drop the connection so that abandoned hung
+                // requests do not pile up sockets during long rehearsals.
+                tokio::time::sleep(HANG_LIMIT).await;
+                if let Some(k) = kill {
+                    k.0.notify_one();
+                }
+                return std::future::pending().await;
+            }
             FaultKind::Reset => {
                 if let Some(k) = kill {
                     k.0.notify_one();
@@ -450,7 +488,7 @@ fn authenticate(
             format!(
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}', from '{}'.",
                 auth.date,
-                &amz_date[..8.min(amz_date.len())],
+                amz_date.get(..8).unwrap_or(amz_date),
                 amz_date
             ),
         ));
