@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -146,7 +145,10 @@ impl Exporter {
         std::fs::write(&empty, "").expect("write empty credentials");
         let mut env = vec![
             ("AWS_ENDPOINT_URL".to_string(), endpoint.to_string()),
-            ("AWS_CONFIG_FILE".to_string(), aws_config.display().to_string()),
+            (
+                "AWS_CONFIG_FILE".to_string(),
+                aws_config.display().to_string(),
+            ),
             (
                 "AWS_SHARED_CREDENTIALS_FILE".to_string(),
                 empty.display().to_string(),
@@ -182,7 +184,12 @@ impl Exporter {
     }
 
     /// Scrapes until `done` holds for the metrics, or panics with the last scrape after `limit`.
-    pub fn scrape_until(&self, limit: Duration, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+    pub fn scrape_until(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
         let start = Instant::now();
         loop {
             let m = self.scrape();
@@ -307,7 +314,11 @@ impl Metrics {
     /// The single value of `name` with `want`, if exactly one sample matches.
     pub fn value(&self, name: &str, want: &[(&str, &str)]) -> Option<f64> {
         let found = self.find(name, want);
-        if found.len() == 1 { Some(found[0].value) } else { None }
+        if found.len() == 1 {
+            Some(found[0].value)
+        } else {
+            None
+        }
     }
 }
 
