@@ -166,7 +166,17 @@ impl Exporter {
             &env,
         );
         wait_listening(addr, Duration::from_secs(20));
-        Exporter { proc, addr }
+        let exporter = Exporter { proc, addr };
+        let start = Instant::now();
+        while exporter.get("/-/ready").0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "exporter not ready after 20 s:\n{}",
+                tail(&exporter.proc.log_text(), 40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        exporter
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
