@@ -86,6 +86,13 @@ impl<P: ProbeFn> App<P> {
         tracing::debug!(tuples_with_series = tuples, "configuration applied");
     }
 
+    /// Applies the first configuration (serialised with reloads, so a SIGHUP that arrives while
+    /// the first prober is being built cannot be overtaken).
+    pub async fn start(&self, config: Config) {
+        let _serial = self.reload_lock.lock().await;
+        self.apply(config).await;
+    }
+
     /// Reloads the configuration file. An invalid file keeps the running configuration and
     /// sets `config_last_reload_successful` to 0.
     pub async fn reload(&self) -> Result<(), ConfigError> {
@@ -234,10 +241,17 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         tracing::info!(address = %a, config = %opts.config_file.display(), "bedrock-access-exporter listening");
     }
     let tuples = config.tuples().len();
-    app.apply(config).await;
-    tracing::info!(tuples, "scheduler started");
-
+    // Signal handlers are installed by `wait_for_stop` right away; the first configuration is
+    // applied meanwhile (building the prober may take a moment).
+    let starter = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            app.start(config).await;
+            tracing::info!(tuples, "scheduler started");
+        })
+    };
     let result = wait_for_stop(&app, &mut server).await;
+    starter.abort();
     tracing::info!("stopping: cancelling probes in flight and closing the listener");
     app.shutdown().await;
     stop.cancel();

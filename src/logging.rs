@@ -160,6 +160,49 @@ mod tests {
         assert_eq!(s, "plain\" \"\"a \\\"b\\\"\"\"\"");
     }
 
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_layer_failure_is_one_logfmt_line_with_the_tuple_labels() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .event_format(Logfmt)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                target = %"prod",
+                aws_region = %"us-east-1",
+                reason = %"trust_policy_denied",
+                error_code = "AccessDenied",
+                "layer failed"
+            );
+        });
+        let out = buf.0.lock().map(|v| v.clone()).unwrap_or_default();
+        let line = String::from_utf8_lossy(&out);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.starts_with("ts="), "{line}");
+        assert!(line.contains(" level=warn msg=\"layer failed\" "), "{line}");
+        assert!(line.contains(" target=prod "), "{line}");
+        assert!(line.contains(" aws_region=us-east-1 "), "{line}");
+        assert!(line.contains(" error_code=AccessDenied "), "{line}");
+    }
+
     #[test]
     fn an_unknown_log_level_is_refused() {
         assert!(filter("verbose").is_err());
