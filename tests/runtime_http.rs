@@ -1,91 +1,18 @@
 //! The HTTP interface on a real loopback listener, with a fake prober and a fake configuration
-//! loader (one target per line: `NAME REGION MODEL [deny]`; a line `bad FIELD MESSAGE` is a
-//! validation problem).
+//! loader (see `runtime_support::load_lines`).
 
 mod runtime_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bedrock_access_exporter::config::{Config, ConfigError, Expect, Problem, Target};
+use bedrock_access_exporter::config::Config;
 use bedrock_access_exporter::daemon::{App, ProberFactory, serve};
 use bedrock_access_exporter::metrics::Metrics;
-use bedrock_access_exporter::reason::{Layer, Reason};
 use runtime_support::*;
 use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-
-fn load_lines(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![Problem {
-            file: path.to_owned(),
-            line: None,
-            target: None,
-            field: String::new(),
-            message: e.to_string(),
-        }],
-    })?;
-    let mut targets: Vec<Target> = Vec::new();
-    let mut problems = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        match w.as_slice() {
-            ["bad", field, msg @ ..] => problems.push(Problem {
-                file: path.to_owned(),
-                line: Some(n + 1),
-                target: None,
-                field: field.to_string(),
-                message: msg.join(" "),
-            }),
-            [name, region, model, rest @ ..] => {
-                let mut t = target(name, &[region], &[model], Duration::from_secs(3600));
-                if rest.contains(&"deny") {
-                    t.settings.expect = Expect::Deny;
-                }
-                match targets.iter_mut().find(|x| x.name == *name) {
-                    Some(x) => {
-                        if !x.regions.contains(&region.to_string()) {
-                            x.regions.push(region.to_string());
-                        }
-                        if !x.models.contains(&model.to_string()) {
-                            x.models.push(model.to_string());
-                        }
-                    }
-                    None => targets.push(t),
-                }
-            }
-            _ => {}
-        }
-    }
-    if problems.is_empty() {
-        Ok(config(targets))
-    } else {
-        Err(ConfigError { problems })
-    }
-}
-
-/// prod fails at assume_role (trust), every other target passes.
-fn scripted() -> FakeProber {
-    FakeProber::owned(Duration::from_millis(5), |k, run_invoke| {
-        if k.target == "prod" {
-            report(
-                k,
-                vec![
-                    pass(Layer::Credentials),
-                    fail(
-                        Layer::AssumeRole,
-                        Reason::TrustPolicyDenied,
-                        Some("AccessDenied"),
-                    ),
-                ],
-            )
-        } else {
-            all_passed(k, run_invoke)
-        }
-    })
-}
 
 struct Running {
     app: Arc<App<FakeProber>>,
