@@ -298,3 +298,39 @@ async fn unknown_paths_are_404_and_reload_needs_post() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn the_status_api_shows_the_last_background_probe_of_each_tuple_as_json() {
+    let r = Running::start(TWO_TARGETS, true).await;
+    // Feed the background state directly, as the scheduler would.
+    r.app.metrics.record(report(
+        &key("prod", "us-west-2", MODEL),
+        vec![
+            pass(bedrock_access_exporter::reason::Layer::Credentials),
+            fail(
+                bedrock_access_exporter::reason::Layer::AssumeRole,
+                bedrock_access_exporter::reason::Reason::TrustPolicyDenied,
+                Some("AccessDenied"),
+            ),
+        ],
+    ));
+    let (status, ctype, body) = r.get("/api/v1/status").await;
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("application/json"));
+    let v: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}: {body}"),
+    };
+    let prod = v["tuples"].as_array().and_then(|a| {
+        a.iter()
+            .find(|t| t["target"] == "prod" && t["aws_region"] == "us-west-2")
+    });
+    let Some(prod) = prod else {
+        panic!("no prod tuple: {body}")
+    };
+    assert_eq!(prod["success"], false);
+    assert_eq!(prod["layers"][1]["reason"], "trust_policy_denied");
+    assert_eq!(prod["layers"][1]["class"], "access");
+    assert!(!body.contains("secret-external-id"));
+    r.stop().await;
+}
