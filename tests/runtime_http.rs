@@ -334,3 +334,42 @@ async fn the_status_api_shows_the_last_background_probe_of_each_tuple_as_json() 
     assert!(!body.contains("secret-external-id"));
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_exposition_streamed_in_chunks_arrives_whole() {
+    let lines: String = (0..600)
+        .map(|i| format!("fleet us-east-1 model-{i:04}\n"))
+        .collect();
+    let r = Running::start(&lines, true).await;
+    for i in 0..600 {
+        r.app.metrics.record(all_passed(
+            &key("fleet", "us-east-1", &format!("model-{i:04}")),
+            true,
+        ));
+    }
+    let (status, _, body) = r.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.len() > 3 * 64 * 1024, "{} bytes", body.len());
+    assert_eq!(
+        samples(&body, "bedrock_access_probe_success", &[]).len(),
+        600
+    );
+    assert_eq!(
+        samples(
+            &body,
+            "bedrock_access_layer_success",
+            &[("model_id", "model-0599")]
+        )
+        .len(),
+        4
+    );
+    // The per-tuple part is byte for byte the one-piece rendering.
+    let tuple_part = body
+        .find("# HELP bedrock_access_probe_success")
+        .map(|i| &body[i..]);
+    assert!(
+        tuple_part == Some(r.app.metrics.tuples.render().as_str()),
+        "streamed body differs from the one-piece rendering"
+    );
+    r.stop().await;
+}

@@ -86,17 +86,28 @@ async fn reload<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
     }
 }
 
+/// Size of the chunks `/metrics` is written in.
+const CHUNK: usize = 64 * 1024;
+
 /// `/metrics`: always the text format 0.0.4 (also when OpenMetrics is asked for, which the
-/// Accept negotiation of Prometheus allows as a fallback).
+/// Accept negotiation of Prometheus allows as a fallback). The exposition is snapshotted under
+/// the lock (references to pre-encoded pieces) and streamed in chunks.
 async fn metrics<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
-    let metrics = Arc::clone(&app.metrics);
-    match tokio::task::spawn_blocking(move || metrics.render()).await {
-        Ok(body) => exposition(body),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "rendering the metrics failed\n",
-        ),
-    }
+    let exposition = app.metrics.exposition();
+    let stream = futures::stream::iter(
+        exposition
+            .into_chunks(CHUNK)
+            .map(Ok::<bytes::Bytes, std::convert::Infallible>),
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        )],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// Parsed `/probe` parameters.
