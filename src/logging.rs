@@ -33,11 +33,12 @@ fn filter(level: &str) -> Result<EnvFilter, LoggingError> {
     if !LEVELS.contains(&level) {
         return Err(LoggingError::Level(level.to_string()));
     }
-    // Our crate at the chosen level; the AWS SDK and HTTP stack one notch quieter unless trace.
+    // Our crate at the chosen level; the AWS SDK and HTTP stack only from warn (their info lines
+    // are noise such as which credentials file was read), except at trace.
     let directives = match level {
-        "trace" => "trace".to_string(),
-        "debug" => "info,bedrock_access_exporter=debug".to_string(),
-        l => l.to_string(),
+        "trace" => "debug,bedrock_access_exporter=trace".to_string(),
+        "error" => "error".to_string(),
+        l => format!("warn,bedrock_access_exporter={l}"),
     };
     EnvFilter::try_new(directives).map_err(|_| LoggingError::Level(level.to_string()))
 }

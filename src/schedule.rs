@@ -376,8 +376,18 @@ impl<P: ProbeFn> ProbeTask<P> {
                 if report.invoke_ran {
                     self.shared.memory().insert(self.key.clone(), self.planned);
                 }
-                log_failures(&report);
-                metrics.record(report);
+                // The pipeline logs each failed layer itself (one line per failure).
+                let key = report.key.clone();
+                if let Some(state) = metrics.record(report) {
+                    tracing::debug!(
+                        target = %key.target,
+                        aws_region = %key.aws_region,
+                        model_id = %key.model_id,
+                        success = state.success,
+                        run_invoke,
+                        "probe finished"
+                    );
+                }
             }
             Err(_) => {
                 tracing::warn!(
@@ -393,7 +403,9 @@ impl<P: ProbeFn> ProbeTask<P> {
 }
 
 /// One log line per failed layer: tuple labels, layer, reason, error code, request id (never
-/// the AWS message's secrets: the prober redacts the message).
+/// the AWS message's secrets: the prober redacts the message). Not called by the scheduler or
+/// `/probe`: `probe::pipeline` logs each failure itself ("probe layer failed"); this is for a
+/// prober that does not.
 pub fn log_failures(report: &ProbeReport) {
     for l in &report.layers {
         if let LayerStatus::Failed(f) = &l.status {

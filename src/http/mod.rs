@@ -17,7 +17,7 @@ use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
 use crate::probe::{LayerStatus, ProbeReport};
 use crate::reason::Layer;
-use crate::schedule::{ProbeFn, TIMEOUT_GUARD, log_failures};
+use crate::schedule::{ProbeFn, TIMEOUT_GUARD};
 
 /// The router of the exporter.
 pub fn router<P: ProbeFn>(app: Arc<App<P>>) -> Router {
@@ -207,7 +207,6 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
     let meta = TupleMeta::of(target);
     for (_, outcome) in &outcomes {
         if let Some(report) = outcome {
-            log_failures(report);
             store.record_with(meta.clone(), report.clone());
         }
     }
