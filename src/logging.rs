@@ -51,7 +51,10 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), LoggingError> {
         .with_writer(std::io::stderr)
         .with_ansi(false);
     let result = match format {
+        // No metadata `target` (module path) in JSON: events carry the exporter's `target`
+        // (the configured target's name) as a field, and duplicate keys would break parsers.
         LogFormat::Json => builder
+            .with_target(false)
             .json()
             .flatten_event(true)
             .with_current_span(false)
