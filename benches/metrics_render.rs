@@ -137,7 +137,19 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("metrics");
     g.sample_size(20);
-    g.bench_function("render_10k_tuples", |b| b.iter(|| metrics.render()));
+    // What `/metrics` does: snapshot under the lock, then write 64 KiB chunks (each dropped
+    // after being written, as the HTTP body does).
+    g.bench_function("scrape_10k_tuples_chunked", |b| {
+        b.iter(|| {
+            metrics
+                .exposition()
+                .into_chunks(64 * 1024)
+                .map(|c| std::hint::black_box(c).len())
+                .sum::<usize>()
+        })
+    });
+    // The whole exposition as one string (as `/probe` and tests use it).
+    g.bench_function("render_10k_tuples_string", |b| b.iter(|| metrics.render()));
     g.finish();
 }
 

@@ -86,6 +86,13 @@ impl<P: ProbeFn> App<P> {
         tracing::debug!(tuples_with_series = tuples, "configuration applied");
     }
 
+    /// Applies the first configuration (serialised with reloads, so a SIGHUP that arrives while
+    /// the first prober is being built cannot be overtaken).
+    pub async fn start(&self, config: Config) {
+        let _serial = self.reload_lock.lock().await;
+        self.apply(config).await;
+    }
+
     /// Reloads the configuration file. An invalid file keeps the running configuration and
     /// sets `config_last_reload_successful` to 0.
     pub async fn reload(&self) -> Result<(), ConfigError> {
@@ -216,16 +223,28 @@ pub fn serve<P: ProbeFn>(
     })
 }
 
-/// Runs the daemon until SIGTERM/SIGINT, with the real prober.
+/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober.
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let config = config::load(&opts.config_file).map_err(|error| DaemonError::Config {
+    let factory: ProberFactory<Prober> =
+        Arc::new(|c: Arc<Config>| Box::pin(async move { Prober::new(&c).await }));
+    run_with(opts, config::load, factory).await
+}
+
+/// Runs the daemon with `loader` and `factory` until SIGTERM/SIGINT: loads the configuration
+/// (every problem reported), serves HTTP, runs the scheduler, reloads on SIGHUP, and on
+/// SIGTERM/SIGINT cancels the probes in flight and closes the listener.
+pub async fn run_with<P: ProbeFn>(
+    opts: DaemonOptions,
+    loader: Loader,
+    factory: ProberFactory<P>,
+) -> Result<(), DaemonError> {
+    let config = loader(&opts.config_file).map_err(|error| DaemonError::Config {
         path: opts.config_file.clone(),
         error,
     })?;
     let metrics = Arc::new(Metrics::new()?);
-    let factory: ProberFactory<Prober> =
-        Arc::new(|c: Arc<Config>| Box::pin(async move { Prober::new(&c).await }));
-    let app = App::new(metrics, opts.config_file.clone(), config::load, factory);
+    let app = App::new(metrics, opts.config_file.clone(), loader, factory);
+    let mut signals = Signals::install()?;
     let listener = bind(&opts.listen_address).await?;
     let local: Option<SocketAddr> = listener.local_addr().ok();
     let stop = CancellationToken::new();
@@ -234,10 +253,17 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
         tracing::info!(address = %a, config = %opts.config_file.display(), "bedrock-access-exporter listening");
     }
     let tuples = config.tuples().len();
-    app.apply(config).await;
-    tracing::info!(tuples, "scheduler started");
-
-    let result = wait_for_stop(&app, &mut server).await;
+    // The first configuration is applied in the background (building the prober may take a
+    // moment) while signals are already handled.
+    let starter = {
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            app.start(config).await;
+            tracing::info!(tuples, "scheduler started");
+        })
+    };
+    let result = signals.wait_for_stop(&app, &mut server).await;
+    starter.abort();
     tracing::info!("stopping: cancelling probes in flight and closing the listener");
     app.shutdown().await;
     stop.cancel();
@@ -253,46 +279,72 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     result
 }
 
+type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+fn server_ended(r: Result<std::io::Result<()>, tokio::task::JoinError>) -> Result<(), DaemonError> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(DaemonError::Serve(e)),
+        Err(e) => Err(DaemonError::Serve(std::io::Error::other(e.to_string()))),
+    }
+}
+
 #[cfg(unix)]
-async fn wait_for_stop<P: ProbeFn>(
-    app: &Arc<App<P>>,
-    server: &mut tokio::task::JoinHandle<std::io::Result<()>>,
-) -> Result<(), DaemonError> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signal)?;
-    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signal)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?;
-    loop {
-        tokio::select! {
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: reloading the configuration");
-                let _ = app.reload().await;
-            }
-            _ = term.recv() => { tracing::info!("SIGTERM received"); return Ok(()); }
-            _ = int.recv() => { tracing::info!("SIGINT received"); return Ok(()); }
-            r = &mut *server => {
-                return match r {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(DaemonError::Serve(e)),
-                    Err(e) => Err(DaemonError::Serve(std::io::Error::other(e.to_string()))),
-                };
+struct Signals {
+    hup: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Result<Signals, DaemonError> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            hup: signal(SignalKind::hangup()).map_err(DaemonError::Signal)?,
+            term: signal(SignalKind::terminate()).map_err(DaemonError::Signal)?,
+            int: signal(SignalKind::interrupt()).map_err(DaemonError::Signal)?,
+        })
+    }
+
+    /// Reloads on SIGHUP; returns on SIGTERM/SIGINT or when the server ends.
+    async fn wait_for_stop<P: ProbeFn>(
+        &mut self,
+        app: &Arc<App<P>>,
+        server: &mut ServerTask,
+    ) -> Result<(), DaemonError> {
+        loop {
+            tokio::select! {
+                _ = self.hup.recv() => {
+                    tracing::info!("SIGHUP: reloading the configuration");
+                    let _ = app.reload().await;
+                }
+                _ = self.term.recv() => { tracing::info!("SIGTERM received"); return Ok(()); }
+                _ = self.int.recv() => { tracing::info!("SIGINT received"); return Ok(()); }
+                r = &mut *server => return server_ended(r),
             }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_stop<P: ProbeFn>(
-    _app: &Arc<App<P>>,
-    server: &mut tokio::task::JoinHandle<std::io::Result<()>>,
-) -> Result<(), DaemonError> {
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        r = &mut *server => match r {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(DaemonError::Serve(e)),
-            Err(e) => Err(DaemonError::Serve(std::io::Error::other(e.to_string()))),
-        },
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Result<Signals, DaemonError> {
+        Ok(Signals)
+    }
+
+    async fn wait_for_stop<P: ProbeFn>(
+        &mut self,
+        _app: &Arc<App<P>>,
+        server: &mut ServerTask,
+    ) -> Result<(), DaemonError> {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => Ok(()),
+            r = &mut *server => server_ended(r),
+        }
     }
 }
 

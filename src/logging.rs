@@ -33,11 +33,12 @@ fn filter(level: &str) -> Result<EnvFilter, LoggingError> {
     if !LEVELS.contains(&level) {
         return Err(LoggingError::Level(level.to_string()));
     }
-    // Our crate at the chosen level; the AWS SDK and HTTP stack one notch quieter unless trace.
+    // Our crate at the chosen level; the AWS SDK and HTTP stack only from warn (their info lines
+    // are noise such as which credentials file was read), except at trace.
     let directives = match level {
-        "trace" => "trace".to_string(),
-        "debug" => "info,bedrock_access_exporter=debug".to_string(),
-        l => l.to_string(),
+        "trace" => "debug,bedrock_access_exporter=trace".to_string(),
+        "error" => "error".to_string(),
+        l => format!("warn,bedrock_access_exporter={l}"),
     };
     EnvFilter::try_new(directives).map_err(|_| LoggingError::Level(level.to_string()))
 }
@@ -50,7 +51,10 @@ pub fn init(level: &str, format: LogFormat) -> Result<(), LoggingError> {
         .with_writer(std::io::stderr)
         .with_ansi(false);
     let result = match format {
+        // No metadata `target` (module path) in JSON: events carry the exporter's `target`
+        // (the configured target's name) as a field, and duplicate keys would break parsers.
         LogFormat::Json => builder
+            .with_target(false)
             .json()
             .flatten_event(true)
             .with_current_span(false)
@@ -158,6 +162,49 @@ mod tests {
         push_value(&mut s, "a \"b\"");
         push_value(&mut s, "");
         assert_eq!(s, "plain\" \"\"a \\\"b\\\"\"\"\"");
+    }
+
+    #[derive(Clone, Default)]
+    struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut v) = self.0.lock() {
+                v.extend_from_slice(b);
+            }
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_layer_failure_is_one_logfmt_line_with_the_tuple_labels() {
+        let buf = Buf::default();
+        let w = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .event_format(Logfmt)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::warn!(
+                target = %"prod",
+                aws_region = %"us-east-1",
+                reason = %"trust_policy_denied",
+                error_code = "AccessDenied",
+                "layer failed"
+            );
+        });
+        let out = buf.0.lock().map(|v| v.clone()).unwrap_or_default();
+        let line = String::from_utf8_lossy(&out);
+        assert_eq!(line.lines().count(), 1, "{line}");
+        assert!(line.starts_with("ts="), "{line}");
+        assert!(line.contains(" level=warn msg=\"layer failed\" "), "{line}");
+        assert!(line.contains(" target=prod "), "{line}");
+        assert!(line.contains(" aws_region=us-east-1 "), "{line}");
+        assert!(line.contains(" error_code=AccessDenied "), "{line}");
     }
 
     #[test]

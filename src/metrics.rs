@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::{Bytes, BytesMut};
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::config::{Config, Expect, InvokeMode, Target, TupleKey};
@@ -227,7 +228,8 @@ struct Entry {
     layer_failures: BTreeMap<(Layer, &'static str), u64>,
     tokens_in: u64,
     tokens_out: u64,
-    fragments: [String; NFAM],
+    /// Pre-encoded sample lines per family (shared, so a scrape only clones references).
+    fragments: [Bytes; NFAM],
 }
 
 impl Entry {
@@ -252,10 +254,7 @@ impl Entry {
             push_escaped(&mut base, v);
             base.push('"');
         }
-        let f = &mut self.fragments;
-        for frag in f.iter_mut() {
-            frag.clear();
-        }
+        let mut f: [String; NFAM] = Default::default();
         let b = base.as_str();
         sample(&mut f[F_SUCCESS], F_SUCCESS, b, &[], bool_f(s.success));
         for l in &s.report.layers {
@@ -360,6 +359,7 @@ impl Entry {
         if let Some(t) = s.last_invoke {
             sample(&mut f[F_INVOKE_TS], F_INVOKE_TS, b, &[], unix_seconds(t));
         }
+        self.fragments = f.map(|s| Bytes::from(s.into_bytes()));
     }
 }
 
@@ -467,32 +467,118 @@ impl TupleStore {
         self.len() == 0
     }
 
-    /// Appends the per-tuple families in the text format.
-    pub fn render_into(&self, out: &mut String) {
+    /// Appends the per-tuple families to `parts` (references to the pre-encoded fragments; no
+    /// copy of the sample text).
+    pub fn parts_into(&self, parts: &mut Vec<Bytes>) {
         let inner = self.read();
         if inner.entries.is_empty() {
             return;
         }
-        let total: usize = inner
-            .entries
-            .values()
-            .map(|e| e.fragments.iter().map(String::len).sum::<usize>())
-            .sum();
-        out.reserve(total + NFAM * 256);
-        for (i, fam) in FAMILIES.iter().enumerate() {
-            let _ = writeln!(out, "# HELP {} {}", fam.name, fam.help);
-            let _ = writeln!(out, "# TYPE {} {}", fam.name, fam.kind);
+        parts.reserve(inner.entries.len() * NFAM + NFAM);
+        for (i, header) in family_headers().iter().enumerate() {
+            parts.push(header.clone());
             for e in inner.entries.values() {
-                out.push_str(&e.fragments[i]);
+                if !e.fragments[i].is_empty() {
+                    parts.push(e.fragments[i].clone());
+                }
             }
         }
     }
 
+    /// The per-tuple families as an exposition (for `/probe`).
+    pub fn exposition(&self) -> Exposition {
+        let mut parts = Vec::new();
+        self.parts_into(&mut parts);
+        Exposition { parts }
+    }
+
     /// The per-tuple families in the text format.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.render_into(&mut out);
-        out
+        self.exposition().to_text()
+    }
+}
+
+/// `# HELP` and `# TYPE` lines of each per-tuple family.
+fn family_headers() -> &'static [Bytes; NFAM] {
+    static HEADERS: std::sync::OnceLock<[Bytes; NFAM]> = std::sync::OnceLock::new();
+    HEADERS.get_or_init(|| {
+        FAMILIES.each_ref().map(|fam| {
+            Bytes::from(format!(
+                "# HELP {} {}\n# TYPE {} {}\n",
+                fam.name, fam.help, fam.name, fam.kind
+            ))
+        })
+    })
+}
+
+/// A snapshot of the exposition: the text format as a list of shared pieces, taken quickly
+/// under the lock and written out afterwards, chunk by chunk, without holding it.
+#[derive(Debug, Clone, Default)]
+pub struct Exposition {
+    parts: Vec<Bytes>,
+}
+
+impl Exposition {
+    /// Total size in bytes.
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The exposition as chunks of about `size` bytes (small pieces coalesced, so the HTTP body
+    /// is written in few large writes while the memory of each chunk is reused).
+    pub fn into_chunks(self, size: usize) -> impl Iterator<Item = Bytes> + Send + 'static {
+        Chunks {
+            parts: self.parts.into_iter(),
+            size: size.max(1),
+            pending: None,
+        }
+    }
+
+    /// The whole exposition as one string.
+    pub fn to_text(&self) -> String {
+        let mut out = Vec::with_capacity(self.len());
+        for p in &self.parts {
+            out.extend_from_slice(p);
+        }
+        String::from_utf8(out)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    }
+}
+
+struct Chunks {
+    parts: std::vec::IntoIter<Bytes>,
+    size: usize,
+    pending: Option<Bytes>,
+}
+
+impl Iterator for Chunks {
+    type Item = Bytes;
+
+    fn next(&mut self) -> Option<Bytes> {
+        let mut buf: Option<BytesMut> = None;
+        loop {
+            let Some(part) = self.pending.take().or_else(|| self.parts.next()) else {
+                break;
+            };
+            match buf.as_mut() {
+                None if part.len() >= self.size => return Some(part),
+                None => {
+                    let mut b = BytesMut::with_capacity(self.size);
+                    b.extend_from_slice(&part);
+                    buf = Some(b);
+                }
+                Some(b) if b.len() + part.len() > self.size => {
+                    self.pending = Some(part);
+                    break;
+                }
+                Some(b) => b.extend_from_slice(&part),
+            }
+        }
+        buf.map(BytesMut::freeze)
     }
 }
 
@@ -688,8 +774,9 @@ impl Metrics {
         self.tuples.snapshot()
     }
 
-    /// The whole exposition in the text format 0.0.4.
-    pub fn render(&self) -> String {
+    /// A snapshot of the whole exposition (text format 0.0.4): the exporter's own metrics,
+    /// then the per-tuple families.
+    pub fn exposition(&self) -> Exposition {
         let mut buf = Vec::with_capacity(8 * 1024);
         // Encoding our own, well-formed families cannot fail; if it ever did, the per-tuple
         // families are still served.
@@ -697,9 +784,14 @@ impl Metrics {
             tracing::warn!(error = %e, "encoding the exporter's own metrics failed");
             buf.clear();
         }
-        let mut out = String::from_utf8(buf).unwrap_or_default();
-        self.tuples.render_into(&mut out);
-        out
+        let mut parts = vec![Bytes::from(buf)];
+        self.tuples.parts_into(&mut parts);
+        Exposition { parts }
+    }
+
+    /// The whole exposition in the text format 0.0.4, as one string.
+    pub fn render(&self) -> String {
+        self.exposition().to_text()
     }
 }
 
@@ -784,6 +876,26 @@ mod tests {
         assert_eq!(error_code_label(Some(&long)), "other");
         let max = "A".repeat(64);
         assert_eq!(error_code_label(Some(&max)), max.as_str());
+    }
+
+    #[test]
+    fn chunks_carry_the_exact_exposition_in_pieces_of_bounded_size() {
+        let parts: Vec<Bytes> = ["ab", "cdefgh", "", "ijklmnopqrstuvwxyz", "0", "12345"]
+            .into_iter()
+            .map(|s| Bytes::from(s.to_string()))
+            .collect();
+        let e = Exposition { parts };
+        let text = e.to_text();
+        assert_eq!(e.len(), text.len());
+        let chunks: Vec<Bytes> = e.into_chunks(8).collect();
+        let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(joined, text.as_bytes());
+        for c in &chunks {
+            assert!(!c.is_empty());
+            // Only a piece larger than the chunk size is passed through whole.
+            assert!(c.len() <= 8 || c.as_ref() == b"ijklmnopqrstuvwxyz", "{c:?}");
+        }
+        assert_eq!(chunks.len(), 3, "{chunks:?}");
     }
 
     #[test]

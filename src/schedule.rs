@@ -277,17 +277,19 @@ async fn run_target<P: ProbeFn>(
     let interval = target.settings.interval.max(Duration::from_millis(1));
     let offs = offsets(n, interval);
     let first_start = shared.epoch + target_phase(&target.name, interval, n);
-    let started = Instant::now();
-    let elapsed = started.saturating_duration_since(first_start);
-    let mut k = elapsed.as_nanos() / interval.as_nanos();
-    let mut first_period = true;
+    let period_of =
+        |t: Instant| t.saturating_duration_since(first_start).as_nanos() / interval.as_nanos();
+    let mut started = Instant::now();
+    let mut k = period_of(started);
+    let mut resuming = true;
     loop {
         let period_start = first_start + nanos(interval.as_nanos().saturating_mul(k));
         // Made when the period's first probe starts, shared by the period's tuples.
         let mut round: Option<Arc<Round>> = None;
         for (i, (region, model)) in tuples.iter().enumerate() {
             let planned = period_start + offs[i];
-            if first_period && planned < started {
+            // At start and after a reload, slots already past in this period wait for the next.
+            if resuming && planned < started {
                 continue;
             }
             tokio::select! {
@@ -313,8 +315,17 @@ async fn run_target<P: ProbeFn>(
                 task.run(sem).await;
             });
         }
-        first_period = false;
+        resuming = false;
         k += 1;
+        // If the process was stalled (e.g. suspended) for more than a period, skip ahead
+        // instead of bursting through the missed slots.
+        let now = Instant::now();
+        if period_of(now) > k {
+            tracing::warn!(target = %target.name, "schedule fell behind by more than an interval; skipping missed slots");
+            k = period_of(now);
+            started = now;
+            resuming = true;
+        }
     }
 }
 
@@ -365,8 +376,18 @@ impl<P: ProbeFn> ProbeTask<P> {
                 if report.invoke_ran {
                     self.shared.memory().insert(self.key.clone(), self.planned);
                 }
-                log_failures(&report);
-                metrics.record(report);
+                // The pipeline logs each failed layer itself (one line per failure).
+                let key = report.key.clone();
+                if let Some(state) = metrics.record(report) {
+                    tracing::debug!(
+                        target = %key.target,
+                        aws_region = %key.aws_region,
+                        model_id = %key.model_id,
+                        success = state.success,
+                        run_invoke,
+                        "probe finished"
+                    );
+                }
             }
             Err(_) => {
                 tracing::warn!(
@@ -382,7 +403,9 @@ impl<P: ProbeFn> ProbeTask<P> {
 }
 
 /// One log line per failed layer: tuple labels, layer, reason, error code, request id (never
-/// the AWS message's secrets: the prober redacts the message).
+/// the AWS message's secrets: the prober redacts the message). Not called by the scheduler or
+/// `/probe`: `probe::pipeline` logs each failure itself ("probe layer failed"); this is for a
+/// prober that does not.
 pub fn log_failures(report: &ProbeReport) {
     for l in &report.layers {
         if let LayerStatus::Failed(f) = &l.status {

@@ -1,91 +1,18 @@
 //! The HTTP interface on a real loopback listener, with a fake prober and a fake configuration
-//! loader (one target per line: `NAME REGION MODEL [deny]`; a line `bad FIELD MESSAGE` is a
-//! validation problem).
+//! loader (see `runtime_support::load_lines`).
 
 mod runtime_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use bedrock_access_exporter::config::{Config, ConfigError, Expect, Problem, Target};
+use bedrock_access_exporter::config::Config;
 use bedrock_access_exporter::daemon::{App, ProberFactory, serve};
 use bedrock_access_exporter::metrics::Metrics;
-use bedrock_access_exporter::reason::{Layer, Reason};
 use runtime_support::*;
 use tokio_util::sync::CancellationToken;
 
 const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
-
-fn load_lines(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![Problem {
-            file: path.to_owned(),
-            line: None,
-            target: None,
-            field: String::new(),
-            message: e.to_string(),
-        }],
-    })?;
-    let mut targets: Vec<Target> = Vec::new();
-    let mut problems = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        match w.as_slice() {
-            ["bad", field, msg @ ..] => problems.push(Problem {
-                file: path.to_owned(),
-                line: Some(n + 1),
-                target: None,
-                field: field.to_string(),
-                message: msg.join(" "),
-            }),
-            [name, region, model, rest @ ..] => {
-                let mut t = target(name, &[region], &[model], Duration::from_secs(3600));
-                if rest.contains(&"deny") {
-                    t.settings.expect = Expect::Deny;
-                }
-                match targets.iter_mut().find(|x| x.name == *name) {
-                    Some(x) => {
-                        if !x.regions.contains(&region.to_string()) {
-                            x.regions.push(region.to_string());
-                        }
-                        if !x.models.contains(&model.to_string()) {
-                            x.models.push(model.to_string());
-                        }
-                    }
-                    None => targets.push(t),
-                }
-            }
-            _ => {}
-        }
-    }
-    if problems.is_empty() {
-        Ok(config(targets))
-    } else {
-        Err(ConfigError { problems })
-    }
-}
-
-/// prod fails at assume_role (trust), every other target passes.
-fn scripted() -> FakeProber {
-    FakeProber::owned(Duration::from_millis(5), |k, run_invoke| {
-        if k.target == "prod" {
-            report(
-                k,
-                vec![
-                    pass(Layer::Credentials),
-                    fail(
-                        Layer::AssumeRole,
-                        Reason::TrustPolicyDenied,
-                        Some("AccessDenied"),
-                    ),
-                ],
-            )
-        } else {
-            all_passed(k, run_invoke)
-        }
-    })
-}
 
 struct Running {
     app: Arc<App<FakeProber>>,
@@ -368,6 +295,81 @@ async fn unknown_paths_are_404_and_reload_needs_post() {
     assert!(
         body.contains("/probe?target=staging&amp;debug=true"),
         "{body}"
+    );
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn the_status_api_shows_the_last_background_probe_of_each_tuple_as_json() {
+    let r = Running::start(TWO_TARGETS, true).await;
+    // Feed the background state directly, as the scheduler would.
+    r.app.metrics.record(report(
+        &key("prod", "us-west-2", MODEL),
+        vec![
+            pass(bedrock_access_exporter::reason::Layer::Credentials),
+            fail(
+                bedrock_access_exporter::reason::Layer::AssumeRole,
+                bedrock_access_exporter::reason::Reason::TrustPolicyDenied,
+                Some("AccessDenied"),
+            ),
+        ],
+    ));
+    let (status, ctype, body) = r.get("/api/v1/status").await;
+    assert_eq!(status, 200);
+    assert!(ctype.starts_with("application/json"));
+    let v: serde_json::Value = match serde_json::from_str(&body) {
+        Ok(v) => v,
+        Err(e) => panic!("{e}: {body}"),
+    };
+    let prod = v["tuples"].as_array().and_then(|a| {
+        a.iter()
+            .find(|t| t["target"] == "prod" && t["aws_region"] == "us-west-2")
+    });
+    let Some(prod) = prod else {
+        panic!("no prod tuple: {body}")
+    };
+    assert_eq!(prod["success"], false);
+    assert_eq!(prod["layers"][1]["reason"], "trust_policy_denied");
+    assert_eq!(prod["layers"][1]["class"], "access");
+    assert!(!body.contains("secret-external-id"));
+    r.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_exposition_streamed_in_chunks_arrives_whole() {
+    let lines: String = (0..600)
+        .map(|i| format!("fleet us-east-1 model-{i:04}\n"))
+        .collect();
+    let r = Running::start(&lines, true).await;
+    for i in 0..600 {
+        r.app.metrics.record(all_passed(
+            &key("fleet", "us-east-1", &format!("model-{i:04}")),
+            true,
+        ));
+    }
+    let (status, _, body) = r.get("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.len() > 3 * 64 * 1024, "{} bytes", body.len());
+    assert_eq!(
+        samples(&body, "bedrock_access_probe_success", &[]).len(),
+        600
+    );
+    assert_eq!(
+        samples(
+            &body,
+            "bedrock_access_layer_success",
+            &[("model_id", "model-0599")]
+        )
+        .len(),
+        4
+    );
+    // The per-tuple part is byte for byte the one-piece rendering.
+    let tuple_part = body
+        .find("# HELP bedrock_access_probe_success")
+        .map(|i| &body[i..]);
+    assert!(
+        tuple_part == Some(r.app.metrics.tuples.render().as_str()),
+        "streamed body differs from the one-piece rendering"
     );
     r.stop().await;
 }

@@ -17,7 +17,7 @@ use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
 use crate::probe::{LayerStatus, ProbeReport};
 use crate::reason::Layer;
-use crate::schedule::{ProbeFn, TIMEOUT_GUARD, log_failures};
+use crate::schedule::{ProbeFn, TIMEOUT_GUARD};
 
 /// The router of the exporter.
 pub fn router<P: ProbeFn>(app: Arc<App<P>>) -> Router {
@@ -25,6 +25,7 @@ pub fn router<P: ProbeFn>(app: Arc<App<P>>) -> Router {
         .route("/", get(index::<P>))
         .route("/metrics", get(metrics::<P>))
         .route("/probe", get(probe::<P>))
+        .route("/api/v1/status", get(status::<P>))
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready::<P>))
         .route("/-/reload", post(reload::<P>))
@@ -85,17 +86,28 @@ async fn reload<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
     }
 }
 
+/// Size of the chunks `/metrics` is written in.
+const CHUNK: usize = 64 * 1024;
+
 /// `/metrics`: always the text format 0.0.4 (also when OpenMetrics is asked for, which the
-/// Accept negotiation of Prometheus allows as a fallback).
+/// Accept negotiation of Prometheus allows as a fallback). The exposition is snapshotted under
+/// the lock (references to pre-encoded pieces) and streamed in chunks.
 async fn metrics<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
-    let metrics = Arc::clone(&app.metrics);
-    match tokio::task::spawn_blocking(move || metrics.render()).await {
-        Ok(body) => exposition(body),
-        Err(_) => text(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "rendering the metrics failed\n",
-        ),
-    }
+    let exposition = app.metrics.exposition();
+    let stream = futures::stream::iter(
+        exposition
+            .into_chunks(CHUNK)
+            .map(Ok::<bytes::Bytes, std::convert::Infallible>),
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        )],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
 
 /// Parsed `/probe` parameters.
@@ -195,7 +207,6 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
     let meta = TupleMeta::of(target);
     for (_, outcome) in &outcomes {
         if let Some(report) = outcome {
-            log_failures(report);
             store.record_with(meta.clone(), report.clone());
         }
     }
@@ -345,6 +356,83 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
     s
 }
 
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The last state of every tuple as JSON (the same data as the status page).
+pub fn status_json(states: &[crate::metrics::TupleState]) -> serde_json::Value {
+    use serde_json::json;
+    let tuples: Vec<serde_json::Value> = states
+        .iter()
+        .map(|st| {
+            let layers: Vec<serde_json::Value> = st
+                .report
+                .layers
+                .iter()
+                .map(|l| match &l.status {
+                    LayerStatus::Passed => json!({
+                        "layer": l.layer,
+                        "status": "pass",
+                        "duration_seconds": l.duration.as_secs_f64(),
+                        "call": l.call,
+                    }),
+                    LayerStatus::Failed(f) => json!({
+                        "layer": l.layer,
+                        "status": "fail",
+                        "duration_seconds": l.duration.as_secs_f64(),
+                        "call": l.call,
+                        "reason": f.reason,
+                        "class": f.reason.class(),
+                        "error_code": f.error_code,
+                        "http_status": f.http_status,
+                        "request_id": f.request_id,
+                        "message": f.message,
+                    }),
+                })
+                .collect();
+            json!({
+                "target": st.key.target,
+                "account_id": st.report.account_id,
+                "role_name": st.report.role_name,
+                "aws_region": st.key.aws_region,
+                "model_id": st.key.model_id,
+                "expect": match st.expect {
+                    crate::config::Expect::Allow => "allow",
+                    crate::config::Expect::Deny => "deny",
+                },
+                "success": st.success,
+                "probed_at": unix(st.report.finished_at),
+                "last_success": st.last_success.map(unix),
+                "last_invoke": st.last_invoke.map(unix),
+                "layers": layers,
+                "availability": st.report.availability.as_ref().map(|a| json!({
+                    "agreement": a.agreement,
+                    "authorization": a.authorization,
+                    "entitlement": a.entitlement,
+                    "region": a.region,
+                })),
+            })
+        })
+        .collect();
+    json!({ "tuples": tuples })
+}
+
+async fn status<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    let body = status_json(&app.metrics.snapshot()).to_string();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 fn escape_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -367,7 +455,7 @@ fn encode_query(s: &str) -> String {
 /// A minimal landing page: links, and one row per tuple with its last result.
 async fn index<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
     let mut h = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Bedrock access exporter</title></head><body>\n<h1>Bedrock access exporter</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\n",
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Bedrock access exporter</title></head><body>\n<h1>Bedrock access exporter</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/api/v1/status\">Status (JSON)</a></p>\n",
     );
     if let Some(cur) = app.current() {
         h.push_str("<h2>Targets</h2>\n<ul>\n");

@@ -2,13 +2,13 @@
 //! a fake prober that records its calls and counts concurrency.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bedrock_access_exporter::config::{
-    Config, Expect, InvokeMode, ProbeSettings, Source, Target, TupleKey,
+    Config, ConfigError, Expect, InvokeMode, ProbeSettings, Problem, Source, Target, TupleKey,
 };
 use bedrock_access_exporter::probe::{
     Availability, Failure, LayerResult, LayerStatus, ProbeReport, Round,
@@ -254,4 +254,76 @@ pub fn value(text: &str, name: &str, want: &[(&str, &str)]) -> Option<f64> {
         return None;
     }
     s[0].rsplit(' ').next().and_then(|v| v.parse().ok())
+}
+
+/// A fake configuration loader: one target per line, `NAME REGION MODEL [deny]` (lines of the
+/// same name add regions and models); a line `bad FIELD MESSAGE` is a validation problem.
+pub fn load_lines(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        problems: vec![Problem {
+            file: path.to_owned(),
+            line: None,
+            target: None,
+            field: String::new(),
+            message: e.to_string(),
+        }],
+    })?;
+    let mut targets: Vec<Target> = Vec::new();
+    let mut problems = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        match w.as_slice() {
+            ["bad", field, msg @ ..] => problems.push(Problem {
+                file: path.to_owned(),
+                line: Some(n + 1),
+                target: None,
+                field: field.to_string(),
+                message: msg.join(" "),
+            }),
+            [name, region, model, rest @ ..] => {
+                let mut t = target(name, &[region], &[model], Duration::from_secs(3600));
+                if rest.contains(&"deny") {
+                    t.settings.expect = Expect::Deny;
+                }
+                match targets.iter_mut().find(|x| x.name == *name) {
+                    Some(x) => {
+                        if !x.regions.contains(&region.to_string()) {
+                            x.regions.push(region.to_string());
+                        }
+                        if !x.models.contains(&model.to_string()) {
+                            x.models.push(model.to_string());
+                        }
+                    }
+                    None => targets.push(t),
+                }
+            }
+            _ => {}
+        }
+    }
+    if problems.is_empty() {
+        Ok(config(targets))
+    } else {
+        Err(ConfigError { problems })
+    }
+}
+
+/// prod fails at assume_role (trust), every other target passes.
+pub fn scripted() -> FakeProber {
+    FakeProber::owned(Duration::from_millis(5), |k, run_invoke| {
+        if k.target == "prod" {
+            report(
+                k,
+                vec![
+                    pass(Layer::Credentials),
+                    fail(
+                        Layer::AssumeRole,
+                        Reason::TrustPolicyDenied,
+                        Some("AccessDenied"),
+                    ),
+                ],
+            )
+        } else {
+            all_passed(k, run_invoke)
+        }
+    })
 }
