@@ -152,25 +152,13 @@ fn exit_from(r: anyhow::Result<()>) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
-            let tuples = cfg.tuples();
             println!(
                 "{}: valid, {} target(s), {} tuple(s)",
                 path.display(),
                 cfg.targets.len(),
-                tuples.len()
+                cfg.tuples().len()
             );
-            for (key, target) in tuples {
-                let account = target.role_account().unwrap_or("(source account)");
-                let role = if target.role_name().is_empty() {
-                    "(no role)"
-                } else {
-                    target.role_name()
-                };
-                println!(
-                    "{}\t{}\t{}\taccount={}\trole={}",
-                    key.target, key.aws_region, key.model_id, account, role
-                );
-            }
+            print!("{}", cfg.describe_tuples());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -83,18 +83,7 @@ pub fn probe_success(layers: &[LayerResult], expect: Expect) -> bool {
     }
 }
 
-/// The `error_code` label: the AWS code if it matches `^[A-Za-z][A-Za-z0-9.]{0,63}$`, else
-/// "other"; "" when there is none.
-pub fn error_code_label(code: Option<&str>) -> &str {
-    let Some(code) = code else { return "" };
-    if code.is_empty() {
-        return "";
-    }
-    let mut chars = code.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-    let rest_ok = code.len() <= 64 && chars.all(|c| c.is_ascii_alphanumeric() || c == '.');
-    if first_ok && rest_ok { code } else { "other" }
-}
+pub use crate::reason::error_code_label;
 
 // ---------------------------------------------------------------------------------------------
 // Per-tuple families

@@ -520,17 +520,13 @@ pub fn classify_availability(
 
 /// The `error_code` label value for an AWS error code: the code when it looks like one
 /// (`^[A-Za-z][A-Za-z0-9.]{0,63}$`), `"other"` when it does not, `""` when there is none.
-pub fn error_code_label(code: Option<&str>) -> String {
+pub fn error_code_label(code: Option<&str>) -> &str {
     let Some(code) = code.filter(|c| !c.is_empty()) else {
-        return String::new();
+        return "";
     };
     let mut chars = code.chars();
     let valid = code.len() <= 64
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '.');
-    if valid {
-        code.to_string()
-    } else {
-        "other".to_string()
-    }
+    if valid { code } else { "other" }
 }

@@ -215,7 +215,7 @@ fn check(f: &Fixture, how: &str, failure: &Failure, problems: &mut Vec<String>) 
         ));
     }
     if let Some(code) = &expect.error_code {
-        assert_eq!(&error_code_label(Some(code)), code, "{}", f.name);
+        assert_eq!(error_code_label(Some(code)), code, "{}", f.name);
     }
 }
 
