@@ -1,1 +1,296 @@
-fn main() {}
+//! `bedrock-access-exporter`: the daemon and its subcommands (`interface.md`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use bedrock_access_exporter::config;
+use bedrock_access_exporter::daemon::{self, DaemonOptions};
+use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
+use bedrock_access_exporter::metrics::{VERSION, revision};
+use bedrock_access_exporter::sim;
+
+const DEFAULT_CONFIG: &str = "/etc/bedrock-access-exporter/config.toml";
+const DEMO_EXPORTER_CONFIG: &str = include_str!("../config/demo/exporter.toml");
+const DEMO_AWS_CONFIG: &str = include_str!("../config/demo/aws-config");
+
+/// Probes cross-account AWS Bedrock access layer by layer and exports the results for
+/// Prometheus.
+#[derive(Debug, Parser)]
+#[command(name = "bedrock-access-exporter", disable_version_flag = true)]
+struct Cli {
+    /// Configuration file (TOML, or YAML when it ends in .yaml/.yml).
+    #[arg(long = "config.file", global = true, default_value = DEFAULT_CONFIG, value_name = "PATH")]
+    config_file: PathBuf,
+
+    /// Address to listen on: host:port, or :port for all interfaces.
+    #[arg(
+        long = "web.listen-address",
+        global = true,
+        default_value = ":9819",
+        value_name = "ADDR"
+    )]
+    listen_address: String,
+
+    /// Web configuration file (TLS, basic auth) of the exporter toolkit: not yet supported.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<PathBuf>,
+
+    /// Log level.
+    #[arg(long = "log.level", global = true, default_value = "info", value_parser = LEVELS)]
+    log_level: String,
+
+    /// Log format.
+    #[arg(
+        long = "log.format",
+        global = true,
+        value_enum,
+        default_value = "logfmt"
+    )]
+    log_format: LogFormat,
+
+    /// Print the version and revision, and exit.
+    #[arg(long = "version")]
+    version: bool,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate the configuration and print the expanded tuples (exit 0 valid, 1 invalid).
+    CheckConfig,
+    /// Probe now, once, and print the diagnostic checklist (not yet implemented).
+    Diagnose,
+    /// Run the bundled AWS simulator with the demo scenario and the daemon against it.
+    Demo,
+    /// Run the bundled AWS simulator alone.
+    Simulate {
+        /// Scenario file.
+        #[arg(long, value_name = "PATH")]
+        scenario: PathBuf,
+        /// Loopback address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4566")]
+        listen: SocketAddr,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!(
+            "bedrock-access-exporter {VERSION} (revision {})",
+            revision()
+        );
+        return ExitCode::SUCCESS;
+    }
+    if let Err(e) = logging::init(&cli.log_level, cli.log_format) {
+        eprintln!("bedrock-access-exporter: {e}");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        Some(Command::CheckConfig) => check_config(&cli.config_file),
+        Some(Command::Diagnose) => {
+            eprintln!("bedrock-access-exporter diagnose: not yet implemented");
+            ExitCode::from(2)
+        }
+        Some(Command::Simulate {
+            ref scenario,
+            listen,
+        }) => exit_from(runtime().and_then(|rt| {
+            rt.block_on(sim::run(scenario, listen))
+                .context("AWS simulator")
+        })),
+        Some(Command::Demo) => match runtime().and_then(|rt| rt.block_on(demo(&cli))) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("bedrock-access-exporter demo: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        None => {
+            if let Some(p) = &cli.web_config_file {
+                eprintln!(
+                    "bedrock-access-exporter: --web.config.file={} is not supported yet (TLS and basic auth are planned); run without it behind a TLS-terminating proxy",
+                    p.display()
+                );
+                return ExitCode::from(2);
+            }
+            let opts = DaemonOptions {
+                config_file: cli.config_file.clone(),
+                listen_address: cli.listen_address.clone(),
+            };
+            exit_from(
+                runtime()
+                    .and_then(|rt| rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)),
+            )
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn exit_from(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bedrock-access-exporter: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::load(path) {
+        Ok(cfg) => {
+            println!(
+                "{}: valid, {} target(s), {} tuple(s)",
+                path.display(),
+                cfg.targets.len(),
+                cfg.tuples().len()
+            );
+            print!("{}", cfg.describe_tuples());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "{}: invalid, {} problem(s):",
+                path.display(),
+                e.problems.len()
+            );
+            eprint!("{}", daemon::format_problems(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Environment variables that could point the demo daemon at real AWS credentials.
+const AWS_CREDENTIAL_ENV: [&str; 10] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+];
+
+/// `demo`: the simulator in-process with the demo scenario, and this binary as a child running
+/// the daemon against it. Signals are forwarded; exits with the child's status.
+async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let simulator = sim::Simulator::from_toml(sim::DEMO_SCENARIO, "demo")
+        .context("loading the demo scenario")?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the simulator to a loopback port")?;
+    let sim_addr = listener.local_addr().context("simulator address")?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sim_task = tokio::spawn(sim::serve(
+        simulator,
+        listener,
+        stop.clone().cancelled_owned(),
+    ));
+
+    let dir = std::env::temp_dir().join(format!(
+        "bedrock-access-exporter-demo-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let config_path = dir.join("exporter.toml");
+    let aws_config = dir.join("aws-config");
+    let empty = dir.join("empty");
+    std::fs::write(&config_path, DEMO_EXPORTER_CONFIG).context("writing the demo config")?;
+    std::fs::write(&aws_config, DEMO_AWS_CONFIG).context("writing the demo AWS config")?;
+    std::fs::write(&empty, "").context("writing the empty credentials file")?;
+
+    let exe = std::env::current_exe().context("locating this binary")?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.arg(format!("--config.file={}", config_path.display()))
+        .arg(format!("--web.listen-address={}", cli.listen_address))
+        .arg(format!("--log.level={}", cli.log_level))
+        .arg(format!(
+            "--log.format={}",
+            match cli.log_format {
+                LogFormat::Logfmt => "logfmt",
+                LogFormat::Json => "json",
+            }
+        ))
+        .env("AWS_ENDPOINT_URL", format!("http://{sim_addr}"))
+        .env("AWS_CONFIG_FILE", &aws_config)
+        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .kill_on_drop(true);
+    for v in AWS_CREDENTIAL_ENV {
+        cmd.env_remove(v);
+    }
+    let mut child = cmd.spawn().context("starting the daemon")?;
+
+    let web = daemon::listen_address(&cli.listen_address)?;
+    let web = web.replacen("0.0.0.0:", "127.0.0.1:", 1);
+    println!("bedrock-access-exporter demo");
+    println!("  metrics:   http://{web}/metrics");
+    println!("  status:    http://{web}/");
+    println!("  simulator: http://{sim_addr} (AWS_ENDPOINT_URL)");
+    println!("  config:    {}", config_path.display());
+    println!("Stop with Ctrl-C.");
+
+    let status = wait_forwarding_signals(&mut child).await?;
+    stop.cancel();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sim_task).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+#[cfg(unix)]
+async fn wait_forwarding_signals(
+    child: &mut tokio::process::Child,
+) -> anyhow::Result<std::process::ExitStatus> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
+    loop {
+        let sig = tokio::select! {
+            s = child.wait() => return s.context("waiting for the daemon"),
+            _ = term.recv() => "TERM",
+            _ = int.recv() => "INT",
+            _ = hup.recv() => "HUP",
+        };
+        if let Some(pid) = child.id() {
+            // No libc dependency: the standard `kill` utility delivers the signal.
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_forwarding_signals(
+    child: &mut tokio::process::Child,
+) -> anyhow::Result<std::process::ExitStatus> {
+    tokio::select! {
+        s = child.wait() => s.context("waiting for the daemon"),
+        _ = tokio::signal::ctrl_c() => {
+            let _ = child.start_kill();
+            child.wait().await.context("waiting for the daemon")
+        }
+    }
+}

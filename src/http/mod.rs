@@ -1,1 +1,552 @@
-//! HTTP
+//! The HTTP interface (`interface.md`): `/metrics`, `/probe`, `/-/healthy`, `/-/ready`,
+//! `/-/reload` and a landing page.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+
+use crate::config::{InvokeMode, Target, TupleKey};
+use crate::daemon::{App, format_problems};
+use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
+use crate::probe::{LayerStatus, ProbeReport};
+use crate::reason::Layer;
+use crate::schedule::{ProbeFn, TIMEOUT_GUARD};
+
+/// The router of the exporter.
+pub fn router<P: ProbeFn>(app: Arc<App<P>>) -> Router {
+    Router::new()
+        .route("/", get(index::<P>))
+        .route("/metrics", get(metrics::<P>))
+        .route("/probe", get(probe::<P>))
+        .route("/api/v1/status", get(status::<P>))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready::<P>))
+        .route("/-/reload", post(reload::<P>))
+        .fallback(not_found)
+        .with_state(app)
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body.into(),
+    )
+        .into_response()
+}
+
+fn exposition(body: String) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    text(StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+async fn healthy() -> Response {
+    text(StatusCode::OK, "Healthy.\n")
+}
+
+async fn ready<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    if app.is_ready() {
+        text(StatusCode::OK, "Ready.\n")
+    } else {
+        text(StatusCode::SERVICE_UNAVAILABLE, "Not ready.\n")
+    }
+}
+
+async fn reload<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    match app.reload().await {
+        Ok(()) => text(StatusCode::OK, "Configuration reloaded.\n"),
+        Err(e) => text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "configuration reload failed; the running configuration stays:\n{}",
+                format_problems(&e)
+            ),
+        ),
+    }
+}
+
+/// Size of the chunks `/metrics` is written in.
+const CHUNK: usize = 64 * 1024;
+
+/// `/metrics`: always the text format 0.0.4 (also when OpenMetrics is asked for, which the
+/// Accept negotiation of Prometheus allows as a fallback). The exposition is snapshotted under
+/// the lock (references to pre-encoded pieces) and streamed in chunks.
+async fn metrics<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    let exposition = app.metrics.exposition();
+    let stream = futures::stream::iter(
+        exposition
+            .into_chunks(CHUNK)
+            .map(Ok::<bytes::Bytes, std::convert::Infallible>),
+    );
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(TEXT_CONTENT_TYPE),
+        )],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+/// Parsed `/probe` parameters.
+#[derive(Debug, Default, PartialEq)]
+pub struct ProbeParams {
+    pub target: String,
+    pub region: Option<String>,
+    pub model: Option<String>,
+    pub debug: bool,
+}
+
+/// Parses the query of `/probe`; the error is the text of a 400 answer.
+pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
+    let mut p = ProbeParams::default();
+    let mut target = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        let slot = match k.as_ref() {
+            "target" => &mut target,
+            "region" => &mut p.region,
+            "model" => &mut p.model,
+            "debug" => {
+                p.debug = match v.as_ref() {
+                    "true" | "1" => true,
+                    "false" | "0" | "" => false,
+                    _ => return Err("parameter \"debug\" must be true or false\n".into()),
+                };
+                continue;
+            }
+            other => {
+                return Err(format!(
+                    "unknown parameter {other:?}; expected target, region, model, debug\n"
+                ));
+            }
+        };
+        if slot.is_some() {
+            return Err(format!("parameter {:?} given twice\n", k.as_ref()));
+        }
+        *slot = Some(v.into_owned());
+    }
+    match target {
+        Some(t) if !t.is_empty() => p.target = t,
+        _ => return Err("missing parameter \"target\"\n".into()),
+    }
+    Ok(p)
+}
+
+/// `/probe`: probes the target's tuples now and returns only their metrics (or a trace).
+async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQuery) -> Response {
+    let params = match parse_probe_query(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return text(StatusCode::BAD_REQUEST, e),
+    };
+    let Some(current) = app.current() else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no configuration loaded yet\n",
+        );
+    };
+    let Some(target) = current
+        .config
+        .targets
+        .iter()
+        .find(|t| t.name == params.target)
+    else {
+        return text(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown target {:?}: not in the configuration\n",
+                params.target
+            ),
+        );
+    };
+    if let Some(r) = &params.region
+        && !target.regions.contains(r)
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "region {r:?} is not configured for target {:?}\n",
+                target.name
+            ),
+        );
+    }
+    if let Some(m) = &params.model
+        && !target.models.contains(m)
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "model {m:?} is not configured for target {:?}\n",
+                target.name
+            ),
+        );
+    }
+    let outcomes = probe_target(current.prober.as_ref(), target, &params).await;
+    let store = TupleStore::new();
+    let meta = TupleMeta::of(target);
+    for (_, outcome) in &outcomes {
+        if let Some(report) = outcome {
+            store.record_with(meta.clone(), report.clone());
+        }
+    }
+    if params.debug {
+        text(StatusCode::OK, debug_trace(target, &outcomes))
+    } else {
+        exposition(store.render())
+    }
+}
+
+/// Probes the selected tuples of `target` with one fresh round; `None` for a probe that
+/// overran its timeout guard.
+pub async fn probe_target<P: ProbeFn>(
+    prober: &P,
+    target: &Target,
+    params: &ProbeParams,
+) -> Vec<(TupleKey, Option<ProbeReport>)> {
+    let round = prober.new_round();
+    let run_invoke = target.settings.invoke != InvokeMode::None;
+    let limit = target.settings.timeout + TIMEOUT_GUARD;
+    let mut keys = Vec::new();
+    for r in &target.regions {
+        if params.region.as_ref().is_some_and(|want| want != r) {
+            continue;
+        }
+        for m in &target.models {
+            if params.model.as_ref().is_some_and(|want| want != m) {
+                continue;
+            }
+            keys.push(TupleKey {
+                target: target.name.clone(),
+                aws_region: r.clone(),
+                model_id: m.clone(),
+            });
+        }
+    }
+    let round = &round;
+    let mut out: Vec<(TupleKey, Option<ProbeReport>)> = futures::stream::iter(keys)
+        .map(|key| async move {
+            let report = tokio::time::timeout(
+                limit,
+                prober.probe(target, &key.aws_region, &key.model_id, round, run_invoke),
+            )
+            .await
+            .ok();
+            (key, report)
+        })
+        .buffered(target.settings.concurrency.max(1))
+        .collect()
+        .await;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.3}s", d.as_secs_f64())
+}
+
+/// The plain-text trace of `/probe?debug=true`.
+pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]) -> String {
+    let mut s = String::new();
+    let expect = match target.settings.expect {
+        crate::config::Expect::Allow => "allow",
+        crate::config::Expect::Deny => "deny",
+    };
+    let _ = writeln!(
+        s,
+        "Probe of target {:?} ({} tuple(s), expect = {expect})",
+        target.name,
+        outcomes.len()
+    );
+    for (key, outcome) in outcomes {
+        let _ = writeln!(s, "\n== region {} / model {}", key.aws_region, key.model_id);
+        let Some(report) = outcome else {
+            let _ = writeln!(
+                s,
+                "   probe did not finish within {} (timeout + guard); no result",
+                secs(target.settings.timeout + TIMEOUT_GUARD)
+            );
+            continue;
+        };
+        let _ = writeln!(
+            s,
+            "   account_id={} role_name={}",
+            report.account_id,
+            if report.role_name.is_empty() {
+                "(same account)"
+            } else {
+                &report.role_name
+            }
+        );
+        let ok = crate::metrics::probe_success(&report.layers, target.settings.expect);
+        let _ = writeln!(s, "   probe_success = {}", if ok { 1 } else { 0 });
+        for layer in Layer::ALL {
+            match report.layers.iter().find(|l| l.layer == layer) {
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "   [ - ] {:<13} not attempted (gated or turned off)",
+                        layer.as_str()
+                    );
+                }
+                Some(l) => {
+                    let mark = match l.status {
+                        LayerStatus::Passed => "[ok ]",
+                        LayerStatus::Failed(_) => "[ X ]",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "   {mark} {:<13} {} in {}",
+                        layer.as_str(),
+                        l.call,
+                        secs(l.duration)
+                    );
+                    if let LayerStatus::Failed(f) = &l.status {
+                        let _ = writeln!(
+                            s,
+                            "         reason: {} (class {})",
+                            f.reason,
+                            f.reason.class()
+                        );
+                        let _ = writeln!(
+                            s,
+                            "         error code: {}   http status: {}   request id: {}",
+                            f.error_code.as_deref().unwrap_or("-"),
+                            f.http_status
+                                .map(|c| c.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                            f.request_id.as_deref().unwrap_or("-")
+                        );
+                        let _ = writeln!(s, "         message: {}", f.message);
+                    }
+                }
+            }
+        }
+        if let Some(a) = &report.availability {
+            let _ = writeln!(
+                s,
+                "   availability: agreement={} authorization={} entitlement={} region={}",
+                a.agreement, a.authorization, a.entitlement, a.region
+            );
+        }
+        if let Some((i, o)) = report.tokens {
+            let _ = writeln!(s, "   tokens: input={i} output={o}");
+        }
+    }
+    s
+}
+
+fn unix(t: SystemTime) -> f64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The last state of every tuple as JSON (the same data as the status page).
+pub fn status_json(states: &[crate::metrics::TupleState]) -> serde_json::Value {
+    use serde_json::json;
+    let tuples: Vec<serde_json::Value> = states
+        .iter()
+        .map(|st| {
+            let layers: Vec<serde_json::Value> = st
+                .report
+                .layers
+                .iter()
+                .map(|l| match &l.status {
+                    LayerStatus::Passed => json!({
+                        "layer": l.layer,
+                        "status": "pass",
+                        "duration_seconds": l.duration.as_secs_f64(),
+                        "call": l.call,
+                    }),
+                    LayerStatus::Failed(f) => json!({
+                        "layer": l.layer,
+                        "status": "fail",
+                        "duration_seconds": l.duration.as_secs_f64(),
+                        "call": l.call,
+                        "reason": f.reason,
+                        "class": f.reason.class(),
+                        "error_code": f.error_code,
+                        "http_status": f.http_status,
+                        "request_id": f.request_id,
+                        "message": f.message,
+                    }),
+                })
+                .collect();
+            json!({
+                "target": st.key.target,
+                "account_id": st.report.account_id,
+                "role_name": st.report.role_name,
+                "aws_region": st.key.aws_region,
+                "model_id": st.key.model_id,
+                "expect": match st.expect {
+                    crate::config::Expect::Allow => "allow",
+                    crate::config::Expect::Deny => "deny",
+                },
+                "success": st.success,
+                "probed_at": unix(st.report.finished_at),
+                "last_success": st.last_success.map(unix),
+                "last_invoke": st.last_invoke.map(unix),
+                "layers": layers,
+                "availability": st.report.availability.as_ref().map(|a| json!({
+                    "agreement": a.agreement,
+                    "authorization": a.authorization,
+                    "entitlement": a.entitlement,
+                    "region": a.region,
+                })),
+            })
+        })
+        .collect();
+    json!({ "tuples": tuples })
+}
+
+async fn status<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    let body = status_json(&app.metrics.snapshot()).to_string();
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn encode_query(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A minimal landing page: links, and one row per tuple with its last result.
+async fn index<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Bedrock access exporter</title></head><body>\n<h1>Bedrock access exporter</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/api/v1/status\">Status (JSON)</a></p>\n",
+    );
+    if let Some(cur) = app.current() {
+        h.push_str("<h2>Targets</h2>\n<ul>\n");
+        for t in &cur.config.targets {
+            let _ = writeln!(
+                h,
+                "<li>{} — <a href=\"/probe?target={}\">probe now</a> · <a href=\"/probe?target={}&amp;debug=true\">debug trace</a></li>",
+                escape_html(&t.name),
+                encode_query(&t.name),
+                encode_query(&t.name)
+            );
+        }
+        h.push_str("</ul>\n");
+    } else {
+        h.push_str("<p>No configuration loaded yet.</p>\n");
+    }
+    let snapshot = app.metrics.snapshot();
+    h.push_str("<h2>Last probes</h2>\n<table border=\"1\" cellpadding=\"4\"><tr><th>target</th><th>region</th><th>model</th><th>success</th>");
+    for l in Layer::ALL {
+        let _ = write!(h, "<th>{l}</th>");
+    }
+    h.push_str("<th>probed</th></tr>\n");
+    let now = SystemTime::now();
+    for st in &snapshot {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
+            escape_html(&st.key.target),
+            escape_html(&st.key.aws_region),
+            escape_html(&st.key.model_id),
+            if st.success { "yes" } else { "no" }
+        );
+        for l in Layer::ALL {
+            let cell = match st.report.layers.iter().find(|r| r.layer == l) {
+                None => "not attempted".to_string(),
+                Some(r) => match &r.status {
+                    LayerStatus::Passed => "pass".to_string(),
+                    LayerStatus::Failed(f) => format!("fail: {}", f.reason),
+                },
+            };
+            let _ = write!(h, "<td>{}</td>", escape_html(&cell));
+        }
+        let ago = now
+            .duration_since(st.report.finished_at)
+            .map(|d| format!("{}s ago", d.as_secs()))
+            .unwrap_or_else(|_| "just now".into());
+        let _ = writeln!(h, "<td>{ago}</td></tr>");
+    }
+    h.push_str("</table>\n</body></html>\n");
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        h,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probe_without_a_target_is_a_bad_request() {
+        assert!(parse_probe_query(None).is_err());
+        assert!(parse_probe_query(Some("region=us-east-1")).is_err());
+        assert!(parse_probe_query(Some("target=")).is_err());
+    }
+
+    #[test]
+    fn probe_parameters_are_decoded() {
+        let p = parse_probe_query(Some(
+            "target=prod%20x&region=us-east-1&model=anthropic.claude-3-haiku-20240307-v1%3A0&debug=true",
+        ));
+        assert_eq!(
+            p,
+            Ok(ProbeParams {
+                target: "prod x".into(),
+                region: Some("us-east-1".into()),
+                model: Some("anthropic.claude-3-haiku-20240307-v1:0".into()),
+                debug: true,
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_or_repeated_probe_parameters_are_refused() {
+        assert!(parse_probe_query(Some("target=a&foo=1")).is_err());
+        assert!(parse_probe_query(Some("target=a&target=b")).is_err());
+        assert!(parse_probe_query(Some("target=a&debug=yes")).is_err());
+    }
+}

@@ -1,9 +1,38 @@
 //! The probe pipeline: one file per layer behind one signature; `pipeline` runs them in order
 //! with gating (`../shared/spec/layers.md` of the contract).
+//!
+//! Every layer is `async fn run(ctx: &LayerContext<'_>, …) -> LayerOutput<T>`: it makes its AWS
+//! calls with the real SDK and returns the one-line call description and either its product
+//! (source identity, assumed credentials, availability, token usage) or a classified
+//! [`Failure`]. [`pipeline`] times each layer, bounds it by what is left of
+//! `settings.timeout`, gates, and assembles the [`ProbeReport`].
+//!
+//! Decisions:
+//! * Source identity is cached per (source, region) per [`Round`]; the gate (credentials +
+//!   assume_role) per (target, region) per round. Tuples sharing a cached gate report the same
+//!   layer results, with the duration of the one real call.
+//! * `model_access` and `invoke` run concurrently once credentials exist.
+//! * Temporary source credentials are reused across rounds until 5 minutes before expiry
+//!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
+//! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
+//!   retried); every client gets `operation_timeout` = what is left of the budget.
 
+pub mod assume_role;
+pub mod aws;
+pub mod credentials;
+pub mod invoke;
+pub mod model_access;
+pub mod pipeline;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, Target, TupleKey};
+use aws_config::SdkConfig;
+use tokio::sync::OnceCell;
+use tokio::time::Instant;
+
+use crate::config::{Config, Source, Target, TupleKey};
 use crate::reason::{Layer, Reason};
 
 /// Why a layer failed: a classified reason plus the evidence behind it.
@@ -62,18 +91,140 @@ pub struct ProbeReport {
     pub finished_at: SystemTime,
 }
 
+/// Everything a layer needs: one signature for the four layers.
+pub struct LayerContext<'a> {
+    pub source: &'a Source,
+    pub target: &'a Target,
+    pub region: &'a str,
+    pub model: &'a str,
+    /// The source's SDK configuration (endpoints, credential chain, http client).
+    pub sdk: &'a SdkConfig,
+    /// The layer must finish by then; calls get what is left.
+    pub deadline: Instant,
+}
+
+impl LayerContext<'_> {
+    /// What is left of the budget.
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    /// Strings that must never appear in messages or logs.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.target.external_id.as_deref().into_iter().collect()
+    }
+}
+
+/// What a layer returns: the call it made, and its outcome.
+#[derive(Debug, Clone)]
+pub struct LayerOutput<T> {
+    pub call: String,
+    pub result: Result<T, Failure>,
+    /// Set by `model_access` only: the statuses it read, whatever the outcome.
+    pub availability: Option<Availability>,
+}
+
+impl<T> LayerOutput<T> {
+    pub fn new(call: String, result: Result<T, Failure>) -> Self {
+        LayerOutput {
+            call,
+            result,
+            availability: None,
+        }
+    }
+}
+
+/// The credentials layer's outcome for one source and region, shared by a round.
+#[derive(Debug, Clone)]
+pub(crate) struct IdentityOutcome {
+    pub layer: LayerResult,
+    pub identity: Option<credentials::SourceIdentity>,
+}
+
+/// The gate layers' outcome (credentials, assume_role) for one target and region, shared by
+/// a round: the layers' results, the credentials the Bedrock layers use (assumed, or the
+/// source's for a same-account target) and the account id label.
+#[derive(Debug, Clone)]
+pub(crate) struct GateOutcome {
+    pub layers: Vec<LayerResult>,
+    pub credentials: Option<aws_credential_types::Credentials>,
+    pub account_id: String,
+}
+
+type Cells<T> = Mutex<HashMap<(String, String), Arc<OnceCell<T>>>>;
+
 /// Credentials shared by the tuples of one probe round: one AssumeRole per target per region per
 /// round. A new round assumes afresh.
+///
+/// * Source identity (credential resolution + GetCallerIdentity) is cached per
+///   (source, region): GetCallerIdentity goes to the regional STS endpoint, whose answer (e.g.
+///   `region_disabled`) can differ per region.
+/// * The gate (credentials + assume_role) is cached per (target, region). Every tuple sharing a
+///   cached gate reports the same gate layer results, including the failure and the duration
+///   of the one real call (the duration of the call that produced the answer, not 0: the
+///   `layer_duration_seconds` of those tuples shows how long that answer took).
+/// * Tuples of a round may run concurrently: the first one runs the calls, the others wait for
+///   its answer (`tokio::sync::OnceCell`).
 #[derive(Debug, Default)]
-pub struct Round {}
+pub struct Round {
+    identities: Cells<IdentityOutcome>,
+    gates: Cells<GateOutcome>,
+}
+
+impl Round {
+    fn cell<T>(cells: &Cells<T>, key: (String, String)) -> Arc<OnceCell<T>> {
+        let mut map = match cells.lock() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(key).or_default().clone()
+    }
+
+    pub(crate) fn identity_cell(
+        &self,
+        source: &str,
+        region: &str,
+    ) -> Arc<OnceCell<IdentityOutcome>> {
+        Self::cell(&self.identities, (source.to_string(), region.to_string()))
+    }
+
+    pub(crate) fn gate_cell(&self, target: &str, region: &str) -> Arc<OnceCell<GateOutcome>> {
+        Self::cell(&self.gates, (target.to_string(), region.to_string()))
+    }
+}
 
 /// Runs probes with the real AWS SDK. Built from a configuration (rebuilt at reload).
-pub struct Prober {}
+pub struct Prober {
+    /// Per source name: its definition and loaded SDK configuration.
+    sources: HashMap<String, (Source, SdkConfig)>,
+}
 
 impl Prober {
+    /// Loads the SDK configuration of every source of `config` (default chain or profile;
+    /// endpoint overrides are the SDK's own). A target's source missing from `config.sources`
+    /// (the implicit "default") is loaded from the default chain.
     pub async fn new(config: &Config) -> Prober {
-        let _ = config;
-        todo!("prober")
+        let mut sources = HashMap::new();
+        for source in all_sources(config) {
+            let sdk = aws::with_reused_credentials(aws::load_source_config(&source).await);
+            sources.insert(source.name.clone(), (source, sdk));
+        }
+        Prober { sources }
+    }
+
+    /// A prober with explicit SDK configurations per source name (tests, embedding): no
+    /// environment is read. A source without an entry fails `credentials` with
+    /// `no_credentials`.
+    pub fn with_sdk_config(config: &Config, sdk: HashMap<String, SdkConfig>) -> Prober {
+        let mut sdk = sdk;
+        let mut sources = HashMap::new();
+        for source in all_sources(config) {
+            if let Some(conf) = sdk.remove(&source.name) {
+                let conf = aws::with_reused_credentials(conf);
+                sources.insert(source.name.clone(), (source, conf));
+            }
+        }
+        Prober { sources }
     }
 
     /// A fresh round: credentials assumed in the previous round are not reused.
@@ -91,7 +242,22 @@ impl Prober {
         round: &Round,
         run_invoke: bool,
     ) -> ProbeReport {
-        let _ = (target, region, model, round, run_invoke);
-        todo!("probe pipeline")
+        let source = self.sources.get(&target.source);
+        pipeline::probe(source, target, region, model, round, run_invoke).await
     }
+}
+
+/// The configured sources, plus a default-chain source for any target naming an undefined one.
+fn all_sources(config: &Config) -> Vec<Source> {
+    let mut out: Vec<Source> = config.sources.clone();
+    for t in &config.targets {
+        if !out.iter().any(|s| s.name == t.source) {
+            out.push(Source {
+                name: t.source.clone(),
+                profile: None,
+                expected_account: None,
+            });
+        }
+    }
+    out
 }

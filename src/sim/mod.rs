@@ -1,2 +1,222 @@
 //! The bundled AWS simulator: STS, Bedrock, Bedrock runtime (and IAM) on one loopback listener,
 //! authorizing every request from a scenario file. The exporter's modules never import it.
+//!
+//! The real AWS SDK for Rust (and the CLI, boto3) talk to it unchanged through an endpoint
+//! override (`http://127.0.0.1:PORT` for every service). Every answer follows from the scenario:
+//! SigV4 is verified with the secret of the access key in the credential scope; identity
+//! policies, role trust policies and SCPs are evaluated; model access comes from the catalogue
+//! and the grants. The scenario format is documented in `config/demo/README.md`.
+//!
+//! Module map: [`scenario`] (TOML model and validation), [`policy`] (IAM policy evaluator),
+//! [`sigv4`] (verification), [`auth`] (keys and sessions), `server` (pipeline: auth → faults →
+//! dispatch), `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel),
+//! [`faults`], [`wire`] (error envelopes).
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub mod auth;
+mod bedrock;
+pub mod faults;
+mod iam;
+pub mod policy;
+mod runtime;
+pub mod scenario;
+mod server;
+pub mod sigv4;
+mod sts;
+pub mod wire;
+
+pub use scenario::{Scenario, ScenarioError};
+
+/// The bundled demo scenario (see `config/demo/README.md`).
+pub const DEMO_SCENARIO: &str = include_str!("../../config/demo/scenario.toml");
+/// The demo's exporter configuration (targets named after the failure stories).
+pub const DEMO_EXPORTER_CONFIG: &str = include_str!("../../config/demo/exporter.toml");
+/// The demo's AWS shared config file: one `[profile …]` per source, with keys that exist only
+/// in [`DEMO_SCENARIO`].
+pub const DEMO_AWS_CONFIG: &str = include_str!("../../config/demo/aws-config");
+
+/// Errors of the simulator's public API.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("simulator server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// A loaded scenario plus the runtime state (issued sessions, Marketplace subscriptions).
+/// Cheap to clone: everything is behind one `Arc`.
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("scenario", &self.scenario().origin)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Inner {
+    scenario: RwLock<Arc<Scenario>>,
+    pub(crate) sessions: auth::SessionStore,
+    /// (account, model id) pairs subscribed through Marketplace at first invocation.
+    pub(crate) subscriptions: Mutex<HashSet<(String, String)>>,
+}
+
+impl Simulator {
+    /// Loads a scenario file.
+    pub fn from_file(path: &Path) -> Result<Simulator, SimError> {
+        let text = read(path)?;
+        Simulator::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Loads a scenario from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Simulator, SimError> {
+        let scenario = Scenario::parse(text, origin)?;
+        Ok(Simulator {
+            inner: Arc::new(Inner {
+                scenario: RwLock::new(Arc::new(scenario)),
+                sessions: auth::SessionStore::default(),
+                subscriptions: Mutex::new(HashSet::new()),
+            }),
+        })
+    }
+
+    /// Swaps in the scenario from `path`, keeping issued sessions. A bad file changes nothing.
+    pub fn reload(&self, path: &Path) -> Result<(), SimError> {
+        let text = read(path)?;
+        let scenario = Scenario::parse(&text, &path.display().to_string())?;
+        if let Ok(mut guard) = self.inner.scenario.write() {
+            *guard = Arc::new(scenario);
+        }
+        Ok(())
+    }
+
+    /// All services on one router (usable in-process, e.g. with `tower::ServiceExt::oneshot`).
+    pub fn router(&self) -> axum::Router {
+        axum::Router::new()
+            .fallback(server::handle)
+            .with_state(self.clone())
+    }
+
+    /// Marks every issued session as expired, so the next call with it gets `ExpiredToken`.
+    pub fn expire_sessions(&self) {
+        self.inner.sessions.expire_all();
+    }
+
+    /// The current scenario.
+    pub fn scenario(&self) -> Arc<Scenario> {
+        match self.inner.scenario.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+fn read(path: &Path) -> Result<String, SimError> {
+    std::fs::read_to_string(path).map_err(|source| SimError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Serves `sim` on `listener` until `shutdown` resolves; then stops accepting, lets requests in
+/// flight finish for up to two seconds, and drops the rest (hung requests included).
+pub async fn serve(
+    sim: Simulator,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SimError> {
+    server::serve(sim, listener, shutdown).await
+}
+
+/// The `simulate` subcommand: load, bind, log the address, reload on SIGHUP, stop on
+/// SIGTERM/SIGINT.
+pub async fn run(scenario: &Path, listen: SocketAddr) -> Result<(), SimError> {
+    let sim = Simulator::from_file(scenario)?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(SimError::Serve)?;
+    tracing::info!(address = %addr, scenario = %scenario.display(), "AWS simulator listening; point AWS_ENDPOINT_URL at http://{addr}");
+
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).map_err(SimError::Serve)?;
+        let reload_sim = sim.clone();
+        let path = scenario.to_owned();
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                match reload_sim.reload(&path) {
+                    Ok(()) => tracing::info!(scenario = %path.display(), "scenario reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "scenario reload failed; keeping the running scenario")
+                    }
+                }
+            }
+        });
+    }
+    let shutdown = async {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                }
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("AWS simulator stopping");
+    };
+    serve(sim, listener, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_scenario_loads() {
+        if let Err(e) = Simulator::from_toml(DEMO_SCENARIO, "demo") {
+            panic!("{e}");
+        }
+    }
+}

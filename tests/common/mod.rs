@@ -3,7 +3,6 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -146,7 +145,10 @@ impl Exporter {
         std::fs::write(&empty, "").expect("write empty credentials");
         let mut env = vec![
             ("AWS_ENDPOINT_URL".to_string(), endpoint.to_string()),
-            ("AWS_CONFIG_FILE".to_string(), aws_config.display().to_string()),
+            (
+                "AWS_CONFIG_FILE".to_string(),
+                aws_config.display().to_string(),
+            ),
             (
                 "AWS_SHARED_CREDENTIALS_FILE".to_string(),
                 empty.display().to_string(),
@@ -164,7 +166,17 @@ impl Exporter {
             &env,
         );
         wait_listening(addr, Duration::from_secs(20));
-        Exporter { proc, addr }
+        let exporter = Exporter { proc, addr };
+        let start = Instant::now();
+        while exporter.get("/-/ready").0 != 200 {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "exporter not ready after 20 s:\n{}",
+                tail(&exporter.proc.log_text(), 40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        exporter
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
@@ -182,7 +194,12 @@ impl Exporter {
     }
 
     /// Scrapes until `done` holds for the metrics, or panics with the last scrape after `limit`.
-    pub fn scrape_until(&self, limit: Duration, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+    pub fn scrape_until(
+        &self,
+        limit: Duration,
+        what: &str,
+        done: impl Fn(&Metrics) -> bool,
+    ) -> Metrics {
         let start = Instant::now();
         loop {
             let m = self.scrape();
@@ -307,7 +324,11 @@ impl Metrics {
     /// The single value of `name` with `want`, if exactly one sample matches.
     pub fn value(&self, name: &str, want: &[(&str, &str)]) -> Option<f64> {
         let found = self.find(name, want);
-        if found.len() == 1 { Some(found[0].value) } else { None }
+        if found.len() == 1 {
+            Some(found[0].value)
+        } else {
+            None
+        }
     }
 }
 

@@ -1,0 +1,296 @@
+//! The pipeline of one probe: gating, timeouts, the report (`layers.md`).
+//!
+//! * `credentials` and `assume_role` gate the rest; they are computed once per (target,
+//!   region) per [`Round`] and shared by the round's tuples.
+//! * `model_access` and `invoke` both run (concurrently) once credentials exist; an off layer
+//!   is absent.
+//! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
+//!   a layer that runs out reports `timeout`.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use aws_config::SdkConfig;
+use tokio::time::Instant;
+
+use super::aws::local_failure;
+use super::{
+    Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
+    LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, model_access,
+};
+use crate::config::{InvokeMode, Source, Target, TupleKey};
+use crate::reason::{Layer, Reason, error_code_label};
+
+/// Extra wait for the round's shared gate beyond this probe's budget (see [`probe`]).
+const GATE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Runs `fut` (one layer) within what is left until `deadline`, timing it.
+async fn timed<T>(
+    layer: Layer,
+    deadline: Instant,
+    call: String,
+    fut: impl Future<Output = LayerOutput<T>>,
+) -> (LayerResult, Option<T>, Option<Availability>) {
+    let started = Instant::now();
+    let remaining = deadline.saturating_duration_since(started);
+    let (status, value, availability, call) = match tokio::time::timeout(remaining, fut).await {
+        Ok(out) => match out.result {
+            Ok(v) => (LayerStatus::Passed, Some(v), out.availability, out.call),
+            Err(f) => (LayerStatus::Failed(f), None, out.availability, out.call),
+        },
+        Err(_) => (
+            LayerStatus::Failed(local_failure(
+                Reason::Timeout,
+                &format!(
+                    "no answer within the probe budget ({})",
+                    humantime::format_duration(remaining)
+                ),
+            )),
+            None,
+            None,
+            call,
+        ),
+    };
+    let result = LayerResult {
+        layer,
+        status,
+        duration: started.elapsed(),
+        call,
+    };
+    (result, value, availability)
+}
+
+/// The gate layers for one (target, region): computed by the first tuple of the round that
+/// needs them, within a budget of `settings.timeout` from then.
+async fn run_gate(
+    source: &Source,
+    sdk: &SdkConfig,
+    target: &Target,
+    region: &str,
+    round: &Round,
+) -> GateOutcome {
+    let deadline = Instant::now() + target.settings.timeout;
+    let ctx = LayerContext {
+        source,
+        target,
+        region,
+        model: "",
+        sdk,
+        deadline,
+    };
+    // The identity is shared by every target of the source, whose budgets may differ: wait
+    // for it at most this target's budget (if this target was the one resolving it, another
+    // waiting target takes over).
+    let identity_cell = round.identity_cell(&source.name, region);
+    let waited = tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()),
+        identity_cell.get_or_init(|| async {
+            let call = credentials::describe(&ctx);
+            let (layer, identity, _) =
+                timed(Layer::Credentials, deadline, call, credentials::run(&ctx)).await;
+            IdentityOutcome { layer, identity }
+        }),
+    )
+    .await;
+    let identity = match waited {
+        Ok(identity) => identity.clone(),
+        Err(_) => IdentityOutcome {
+            layer: LayerResult {
+                layer: Layer::Credentials,
+                status: LayerStatus::Failed(local_failure(
+                    Reason::Timeout,
+                    "no answer within the probe budget (waiting for the round's source identity)",
+                )),
+                duration: target.settings.timeout,
+                call: credentials::describe(&ctx),
+            },
+            identity: None,
+        },
+    };
+    let mut layers = vec![identity.layer];
+    let Some(identity) = identity.identity else {
+        let account_id = target
+            .role_account()
+            .or(source.expected_account.as_deref())
+            .unwrap_or("")
+            .to_string();
+        return GateOutcome {
+            layers,
+            credentials: None,
+            account_id,
+        };
+    };
+    let Some(role_arn) = target.role_arn.as_deref() else {
+        // Same-account target: no assume_role layer; the account is the source's own.
+        return GateOutcome {
+            layers,
+            credentials: Some(identity.credentials),
+            account_id: identity.account,
+        };
+    };
+    let call = assume_role::describe(&ctx, role_arn);
+    let (layer, assumed, _) = timed(
+        Layer::AssumeRole,
+        deadline,
+        call,
+        assume_role::run(&ctx, identity.credentials.clone()),
+    )
+    .await;
+    layers.push(layer);
+    GateOutcome {
+        layers,
+        credentials: assumed,
+        account_id: target.role_account().unwrap_or("").to_string(),
+    }
+}
+
+/// Probes one tuple (see [`super::Prober::probe`]).
+pub(crate) async fn probe(
+    source: Option<&(Source, SdkConfig)>,
+    target: &Target,
+    region: &str,
+    model: &str,
+    round: &Round,
+    run_invoke: bool,
+) -> ProbeReport {
+    let deadline = Instant::now() + target.settings.timeout;
+    let key = TupleKey {
+        target: target.name.clone(),
+        aws_region: region.to_string(),
+        model_id: model.to_string(),
+    };
+    let mut report = ProbeReport {
+        key,
+        account_id: target.role_account().unwrap_or("").to_string(),
+        role_name: target.role_name().to_string(),
+        layers: Vec::new(),
+        availability: None,
+        tokens: None,
+        invoke_ran: false,
+        finished_at: SystemTime::now(),
+    };
+
+    let Some((source, sdk)) = source else {
+        report.layers.push(LayerResult {
+            layer: Layer::Credentials,
+            status: LayerStatus::Failed(local_failure(
+                Reason::NoCredentials,
+                &format!("source {:?} has no SDK configuration", target.source),
+            )),
+            duration: std::time::Duration::ZERO,
+            call: format!("resolve credentials of source {}", target.source),
+        });
+        finish(&mut report);
+        return report;
+    };
+
+    // The gate bounds itself (its calls get what is left of a budget that started no later
+    // than this probe's); the grace only guards against a gate that never answers, and keeps
+    // the first tuple from cancelling the shared calls at the very edge of the budget.
+    let gate_cell = round.gate_cell(&target.name, region);
+    let gate = match tokio::time::timeout(
+        deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
+        gate_cell.get_or_init(|| run_gate(source, sdk, target, region, round)),
+    )
+    .await
+    {
+        Ok(gate) => gate.clone(),
+        Err(_) => {
+            // Another tuple's gate call is still running and this tuple's budget ran out.
+            report.layers.push(LayerResult {
+                layer: Layer::Credentials,
+                status: LayerStatus::Failed(local_failure(
+                    Reason::Timeout,
+                    "no answer within the probe budget (waiting for the round's shared credentials)",
+                )),
+                duration: target.settings.timeout,
+                call: format!("sts:GetCallerIdentity source={} region={region}", source.name),
+            });
+            finish(&mut report);
+            return report;
+        }
+    };
+    report.layers.extend(gate.layers.iter().cloned());
+    report.account_id = gate.account_id.clone();
+    let Some(creds) = gate.credentials.clone() else {
+        finish(&mut report);
+        return report;
+    };
+
+    let ctx = LayerContext {
+        source,
+        target,
+        region,
+        model,
+        sdk,
+        deadline,
+    };
+    let settings = &target.settings;
+    let model_access_layer = async {
+        if !settings.model_access {
+            return None;
+        }
+        let call = model_access::describe(&ctx);
+        Some(
+            timed(
+                Layer::ModelAccess,
+                deadline,
+                call,
+                model_access::run(&ctx, creds.clone()),
+            )
+            .await,
+        )
+    };
+    let invoke_layer = async {
+        if !run_invoke || settings.invoke == InvokeMode::None {
+            return None;
+        }
+        let call = invoke::describe(&ctx);
+        Some(
+            timed(
+                Layer::Invoke,
+                deadline,
+                call,
+                invoke::run(&ctx, creds.clone()),
+            )
+            .await,
+        )
+    };
+    let (model_access, invoked) = tokio::join!(model_access_layer, invoke_layer);
+    if let Some((layer, _, availability)) = model_access {
+        report.layers.push(layer);
+        report.availability = availability;
+    }
+    if let Some((layer, tokens, _)) = invoked {
+        report.layers.push(layer);
+        report.invoke_ran = true;
+        report.tokens = tokens.flatten();
+    }
+    finish(&mut report);
+    report
+}
+
+/// Stamps the report and logs one warning per failed layer (no secrets: the message is
+/// redacted, the external id and credentials are never part of a report).
+fn finish(report: &mut ProbeReport) {
+    report.finished_at = SystemTime::now();
+    for layer in &report.layers {
+        if let LayerStatus::Failed(failure) = &layer.status {
+            tracing::warn!(
+                target = %report.key.target,
+                account_id = %report.account_id,
+                role_name = %report.role_name,
+                aws_region = %report.key.aws_region,
+                model_id = %report.key.model_id,
+                layer = %layer.layer,
+                reason = %failure.reason,
+                class = %failure.reason.class(),
+                error_code = %error_code_label(failure.error_code.as_deref()),
+                request_id = failure.request_id.as_deref().unwrap_or(""),
+                http_status = failure.http_status.unwrap_or(0),
+                aws_message = %failure.message,
+                "probe layer failed"
+            );
+        }
+    }
+}
