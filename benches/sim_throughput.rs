@@ -325,29 +325,32 @@ fn main() {
     };
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => fail(e),
-        };
-        rt.block_on(async move {
-            let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-                Ok(l) => l,
+    // Named, so that `perf report --comm sim-server` shows the simulator's core alone.
+    let server = std::thread::Builder::new()
+        .name("sim-server".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
                 Err(e) => fail(e),
             };
-            let _ = addr_tx.send(listener.local_addr());
-            if let Err(e) = serve(sim, listener, async {
-                let _ = stop_rx.await;
-            })
-            .await
-            {
-                fail(e);
-            }
+            rt.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+                    Ok(l) => l,
+                    Err(e) => fail(e),
+                };
+                let _ = addr_tx.send(listener.local_addr());
+                if let Err(e) = serve(sim, listener, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                {
+                    fail(e);
+                }
+            });
         });
-    });
     let addr = match addr_rx.recv() {
         Ok(Ok(a)) => a,
         _ => fail("the simulator did not start"),
@@ -430,5 +433,7 @@ fn main() {
         report("mix, 1 connection (latency)", &stats);
     });
     let _ = stop_tx.send(());
-    let _ = server.join();
+    if let Ok(server) = server {
+        let _ = server.join();
+    }
 }
