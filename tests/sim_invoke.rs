@@ -18,7 +18,7 @@ id = "111111111111"
 account = "111111111111"
 name = "prober"
 access_keys = [{ id = "AKIAPROBEREXAMPLE001", secret = "proberSecret000000000000000000000000001" }]
-policies = ['''{"Statement":[{"Effect":"Allow","Action":["bedrock:InvokeModel","iam:GetRole","iam:SimulatePrincipalPolicy"],"Resource":"*"}]}''']
+policies = ['''{"Statement":[{"Effect":"Allow","Action":["bedrock:InvokeModel","bedrock:GetFoundationModelAvailability","iam:GetRole","iam:SimulatePrincipalPolicy"],"Resource":"*"}]}''']
 
 [[users]]
 account = "111111111111"
@@ -60,6 +60,14 @@ id = "cohere.embed-english-v3"
 provider = "Cohere"
 regions = ["us-east-1"]
 output_modalities = ["EMBEDDING"]
+[[models]]
+id = "amazon.titan-text-premier-v1:0"
+provider = "Amazon"
+regions = ["us-east-1"]
+[[grants]]
+account = "111111111111"
+model = "amazon.titan-text-premier-v1:0"
+status = "account_blocked"
 [[models]]
 id = "amazon.titan-embed-text-v2:0"
 provider = "Amazon"
@@ -332,5 +340,47 @@ async fn router_answers_in_process_without_a_socket() {
     assert!(
         text.contains("<Code>MissingAuthenticationToken</Code>"),
         "{text}"
+    );
+}
+
+#[tokio::test]
+async fn blocked_account_looks_authorized_on_the_control_plane_but_invocation_is_not_allowed() {
+    let (url, _) = start().await;
+    use aws_sdk_bedrock::config;
+    let bedrock = aws_sdk_bedrock::Client::from_conf(
+        config::Builder::new()
+            .behavior_version(config::BehaviorVersion::latest())
+            .region(config::Region::new("us-east-1"))
+            .credentials_provider(prober())
+            .endpoint_url(&url)
+            .build(),
+    );
+    let model = "amazon.titan-text-premier-v1:0";
+    let a = match bedrock
+        .get_foundation_model_availability()
+        .model_id(model)
+        .send()
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => panic!("{:?}", e.into_service_error()),
+    };
+    assert_eq!(a.authorization_status().as_str(), "AUTHORIZED");
+    assert_eq!(a.entitlement_availability().as_str(), "AVAILABLE");
+    let r = runtime(&url)
+        .invoke_model()
+        .model_id(model)
+        .content_type("application/json")
+        .body(Blob::new(br#"{"inputText":"hi"}"#.to_vec()))
+        .send()
+        .await;
+    use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
+    let e = match r {
+        Ok(o) => panic!("{o:?}"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        (e.code(), e.message()),
+        (Some("ValidationException"), Some("Operation not allowed"))
     );
 }

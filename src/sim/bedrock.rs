@@ -38,18 +38,13 @@ pub(crate) fn permission(ctx: &Ctx, action: &str, resource: &str) -> Result<(), 
         .with("aws:requestedregion", Some(ctx.region.as_str()))
         .with("aws:principalaccount", Some(p.account()))
         .with("aws:principalarn", Some(arn.as_str()));
-    if let Some(acct) = ctx.scenario.accounts.get(p.account())
-        && acct.scps.iter().any(|s| s.denies(action, resource, &cond))
+    if let Some(tail) = ctx
+        .scenario
+        .accounts
+        .get(p.account())
+        .and_then(|a| a.scp_denial(action, resource, &cond))
     {
-        return Err((
-            not_authorized(
-                p,
-                action,
-                resource,
-                " with an explicit deny in a service control policy",
-            ),
-            false,
-        ));
+        return Err((not_authorized(p, action, resource, &tail), false));
     }
     match evaluate_all(p.policies(&ctx.scenario), action, resource, &cond) {
         Decision::Allow => Ok(()),
@@ -161,7 +156,7 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
     };
     let mut agreement = json!({"status": "AVAILABLE"});
     let mut authorization = "AUTHORIZED";
-    let mut entitlement = "AVAILABLE";
+    let entitlement = "AVAILABLE";
     let region = if model.offered_in(&ctx.region) {
         "AVAILABLE"
     } else {
@@ -187,8 +182,10 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     });
                 }
             }
-            GrantStatus::AccountBlocked => entitlement = "NOT_AVAILABLE",
+            // A blocked account still looks fine on the control plane (reasons.md:
+            // account_not_authorized); only invocation tells.
             GrantStatus::Granted
+            | GrantStatus::AccountBlocked
             | GrantStatus::UseCaseFormMissing
             | GrantStatus::LegacyInactive
             | GrantStatus::DailyQuotaExhausted => {}

@@ -42,10 +42,13 @@ fn authorize(ctx: &Ctx, action: &str, resource: &str) -> Result<(), ApiError> {
             ),
         )
     };
-    if let Some(acct) = ctx.scenario.accounts.get(caller.account())
-        && acct.scps.iter().any(|p| p.denies(action, resource, &cond))
+    if let Some(tail) = ctx
+        .scenario
+        .accounts
+        .get(caller.account())
+        .and_then(|a| a.scp_denial(action, resource, &cond))
     {
-        return Err(deny(" with an explicit deny in a service control policy"));
+        return Err(deny(&tail));
     }
     match evaluate_all(caller.policies(&ctx.scenario), action, resource, &cond) {
         Decision::Allow => Ok(()),

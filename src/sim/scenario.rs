@@ -45,6 +45,15 @@ struct AccountDef {
     /// is allowed (the implicit `FullAWSAccess`).
     #[serde(default)]
     scps: Vec<String>,
+    /// Policy ids of `scps` (`p-…`), in order; default derived from the policy text.
+    #[serde(default)]
+    scp_ids: Option<Vec<String>>,
+    /// Organization id (`o-…`). When set (with `management_account`), SCP denials end with the
+    /// denying policy's ARN, as AWS's messages do since 2026.
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    management_account: Option<String>,
     /// Regions where STS is not activated for this account.
     #[serde(default)]
     sts_disabled_regions: Vec<String>,
@@ -232,7 +241,33 @@ pub struct Account {
     pub id: String,
     pub name: Option<String>,
     pub scps: Vec<Policy>,
+    pub scp_ids: Vec<String>,
+    /// (organization id, management account) for SCP ARNs in messages.
+    pub organization: Option<(String, String)>,
     pub sts_disabled_regions: Vec<String>,
+}
+
+impl Account {
+    /// When an SCP of this account denies the request: AWS's message tail,
+    /// " with an explicit deny in a service control policy[: <policy arn>]".
+    pub fn scp_denial(
+        &self,
+        action: &str,
+        resource: &str,
+        ctx: &super::policy::Context<'_>,
+    ) -> Option<String> {
+        let i = self
+            .scps
+            .iter()
+            .position(|p| p.denies(action, resource, ctx))?;
+        let mut tail = " with an explicit deny in a service control policy".to_owned();
+        if let (Some((org, mgmt)), Some(id)) = (&self.organization, self.scp_ids.get(i)) {
+            tail.push_str(&format!(
+                ": arn:aws:organizations::{mgmt}:policy/{org}/service_control_policy/{id}"
+            ));
+        }
+        Some(tail)
+    }
 }
 
 #[derive(Debug)]
@@ -360,6 +395,44 @@ impl Scenario {
                     Err(e) => p(format!("accounts[{i}].scps[{j}]: {e}")),
                 }
             }
+            let scp_ids = match &a.scp_ids {
+                Some(ids) => {
+                    if ids.len() != a.scps.len() {
+                        p(format!(
+                            "accounts[{i}].scp_ids: {} ids for {} scps",
+                            ids.len(),
+                            a.scps.len()
+                        ));
+                    }
+                    ids.clone()
+                }
+                None => a
+                    .scps
+                    .iter()
+                    .map(|t| {
+                        use sha2::Digest as _;
+                        let d = sha2::Sha256::digest(t.as_bytes());
+                        format!("p-{}", &hex::encode(d)[..8])
+                    })
+                    .collect(),
+            };
+            let organization = match (&a.organization, &a.management_account) {
+                (Some(o), Some(m)) => {
+                    if !is_account_id(m) {
+                        p(format!(
+                            "accounts[{i}].management_account: `{m}` is not a 12-digit account id"
+                        ));
+                    }
+                    Some((o.clone(), m.clone()))
+                }
+                (None, None) => None,
+                _ => {
+                    p(format!(
+                        "accounts[{i}]: `organization` and `management_account` go together"
+                    ));
+                    None
+                }
+            };
             for (j, r) in a.sts_disabled_regions.iter().enumerate() {
                 if !is_region(r) {
                     p(format!(
@@ -371,6 +444,8 @@ impl Scenario {
                 id: a.id.clone(),
                 name: a.name.clone(),
                 scps,
+                scp_ids,
+                organization,
                 sts_disabled_regions: a.sts_disabled_regions.clone(),
             };
             if accounts.insert(a.id.clone(), acct).is_some() {

@@ -219,14 +219,13 @@ pub(crate) fn authorize_assume_role(
         .with("aws:requestedregion", Some(ctx.region.as_str()));
     let action = "sts:AssumeRole";
 
-    if let Some(acct) = ctx.scenario.accounts.get(caller.account())
-        && acct.scps.iter().any(|p| p.denies(action, role_arn, &cond))
+    if let Some(tail) = ctx
+        .scenario
+        .accounts
+        .get(caller.account())
+        .and_then(|a| a.scp_denial(action, role_arn, &cond))
     {
-        return Err(denied(
-            caller,
-            role_arn,
-            " with an explicit deny in a service control policy",
-        ));
+        return Err(denied(caller, role_arn, &tail));
     }
     let identity = evaluate_all(caller.policies(&ctx.scenario), action, role_arn, &cond);
     if identity == Decision::ExplicitDeny {
