@@ -105,7 +105,17 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader<'_>, String> {
 }
 
 /// Parses an ISO-8601 basic `X-Amz-Date` (`20260101T120000Z`).
+/// Exactly `YYYYMMDDTHHMMSSZ`: chrono alone also takes unpadded fields ("T08577Z"), and the
+/// signature is recomputed over the canonical form, so a mangled header would still verify.
 pub fn parse_amz_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() == 16
+        && b[8] == b'T'
+        && b[15] == b'Z'
+        && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+    if !shape_ok {
+        return None;
+    }
     chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
         .ok()
         .map(|n| n.and_utc())
@@ -206,6 +216,19 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_date_with_an_unpadded_field_is_not_a_date() {
+        assert!(parse_amz_date("20261124T085707Z").is_some());
+        for bad in [
+            "20261124T08577Z",
+            "2026112T085707Z",
+            "20261124T085707",
+            "20261124 085707Z",
+        ] {
+            assert!(parse_amz_date(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn authorization_header_of_the_sdk_parses() {
