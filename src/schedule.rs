@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, InvokeMode, Target, TupleKey};
 use crate::metrics::Metrics;
-use crate::probe::{LayerStatus, ProbeReport, Prober, Round};
+use crate::probe::{ProbeReport, Prober, Round};
 
 /// Extra time the outer guard gives a probe beyond its configured timeout (the prober enforces
 /// the timeout itself; the guard only catches a probe that does not).
@@ -402,31 +402,6 @@ impl<P: ProbeFn> ProbeTask<P> {
     }
 }
 
-/// One log line per failed layer: tuple labels, layer, reason, error code, request id (never
-/// the AWS message's secrets: the prober redacts the message). Not called by the scheduler or
-/// `/probe`: `probe::pipeline` logs each failure itself ("probe layer failed"); this is for a
-/// prober that does not.
-pub fn log_failures(report: &ProbeReport) {
-    for l in &report.layers {
-        if let LayerStatus::Failed(f) = &l.status {
-            tracing::warn!(
-                target = %report.key.target,
-                account_id = %report.account_id,
-                role_name = %report.role_name,
-                aws_region = %report.key.aws_region,
-                model_id = %report.key.model_id,
-                layer = %l.layer,
-                reason = %f.reason,
-                class = %f.reason.class(),
-                error_code = f.error_code.as_deref().unwrap_or(""),
-                http_status = f.http_status.unwrap_or(0),
-                request_id = f.request_id.as_deref().unwrap_or(""),
-                message = %f.message,
-                "layer failed"
-            );
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
