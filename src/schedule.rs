@@ -402,7 +402,6 @@ impl<P: ProbeFn> ProbeTask<P> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
