@@ -10,6 +10,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -52,6 +53,17 @@ pub fn timeout_config(remaining: Duration) -> TimeoutConfig {
         .build()
 }
 
+/// The source's configuration narrowed to one region, explicit credentials, the probe's retry
+/// policy and what is left of its time budget. Endpoint settings stay those of `sdk`.
+fn scoped(sdk: &SdkConfig, region: &str, creds: Credentials, remaining: Duration) -> SdkConfig {
+    sdk.to_builder()
+        .region(Region::new(region.to_string()))
+        .credentials_provider(SharedCredentialsProvider::new(creds))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config(remaining))
+        .build()
+}
+
 /// An STS client for `region` with the given (source) credentials.
 pub fn sts_client(
     sdk: &SdkConfig,
@@ -59,13 +71,7 @@ pub fn sts_client(
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_sts::Client {
-    let conf = aws_sdk_sts::config::Builder::from(sdk)
-        .region(Region::new(region.to_string()))
-        .credentials_provider(creds)
-        .retry_config(retry_config())
-        .timeout_config(timeout_config(remaining))
-        .build();
-    aws_sdk_sts::Client::from_conf(conf)
+    aws_sdk_sts::Client::new(&scoped(sdk, region, creds, remaining))
 }
 
 /// A Bedrock control-plane client for `region` with the given (assumed) credentials, built from
@@ -76,13 +82,7 @@ pub fn bedrock_client(
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrock::Client {
-    let conf = aws_sdk_bedrock::config::Builder::from(sdk)
-        .region(Region::new(region.to_string()))
-        .credentials_provider(creds)
-        .retry_config(retry_config())
-        .timeout_config(timeout_config(remaining))
-        .build();
-    aws_sdk_bedrock::Client::from_conf(conf)
+    aws_sdk_bedrock::Client::new(&scoped(sdk, region, creds, remaining))
 }
 
 /// A Bedrock runtime client for `region` with the given (assumed) credentials.
@@ -92,13 +92,7 @@ pub fn runtime_client(
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrockruntime::Client {
-    let conf = aws_sdk_bedrockruntime::config::Builder::from(sdk)
-        .region(Region::new(region.to_string()))
-        .credentials_provider(creds)
-        .retry_config(retry_config())
-        .timeout_config(timeout_config(remaining))
-        .build();
-    aws_sdk_bedrockruntime::Client::from_conf(conf)
+    aws_sdk_bedrockruntime::Client::new(&scoped(sdk, region, creds, remaining))
 }
 
 /// Replaces every secret (external id, access keys, tokens) in `text` by `[REDACTED]`, and
