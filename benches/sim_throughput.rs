@@ -5,7 +5,9 @@
 //! latency percentiles, for the mix and for each operation alone.
 //!
 //! `cargo bench --bench sim_throughput` (release). Knobs: `SIM_BENCH_REQUESTS` (default
-//! 100000), `SIM_BENCH_CONNECTIONS` (default 16).
+//! 100000), `SIM_BENCH_CONNECTIONS` (default 16), `SIM_BENCH_WIDE_CONNECTIONS` (default 64: the
+//! mix is measured again over that many connections, as a busy server sees; one request in
+//! flight per connection either way, never pipelined).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -318,6 +320,7 @@ fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
     let n = env_usize("SIM_BENCH_REQUESTS", 100_000);
     let connections = env_usize("SIM_BENCH_CONNECTIONS", 16);
+    let wide = env_usize("SIM_BENCH_WIDE_CONNECTIONS", 64);
 
     let sim = match Simulator::from_toml(SCENARIO, "sim_throughput scenario") {
         Ok(s) => s,
@@ -431,6 +434,15 @@ fn main() {
         );
         let stats = fire(addr, one, 1).await;
         report("mix, 1 connection (latency)", &stats);
+        if wide != connections {
+            let again: Arc<Vec<Vec<u8>>> = Arc::new(
+                (0..n)
+                    .map(|i| request(addr, OPS[i % OPS.len()], &user, &session))
+                    .collect(),
+            );
+            let stats = fire(addr, again, wide).await;
+            report(&format!("mix, {wide} connections"), &stats);
+        }
     });
     let _ = stop_tx.send(());
     if let Ok(server) = server {
