@@ -5,7 +5,9 @@
 //! latency percentiles, for the mix and for each operation alone.
 //!
 //! `cargo bench --bench sim_throughput` (release). Knobs: `SIM_BENCH_REQUESTS` (default
-//! 100000), `SIM_BENCH_CONNECTIONS` (default 16).
+//! 100000), `SIM_BENCH_CONNECTIONS` (default 16), `SIM_BENCH_WIDE_CONNECTIONS` (default 64: the
+//! mix is measured again over that many connections, as a busy server sees; one request in
+//! flight per connection either way, never pipelined).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -223,15 +225,31 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<
     Ok((status, body))
 }
 
+/// On-CPU time of the simulator's thread so far (Linux `schedstat`), when readable.
+fn server_cpu(task: &Option<std::path::PathBuf>) -> Option<Duration> {
+    let path = task.as_ref()?.join("schedstat");
+    let text = std::fs::read_to_string(path).ok()?;
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
 struct Stats {
     requests: usize,
+    /// On-CPU time of the simulator thread during the run.
+    server_cpu: Option<Duration>,
     errors: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
 }
 
 /// Fires `requests` over `connections` keep-alive connections, one request in flight each.
-async fn fire(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, connections: usize) -> Stats {
+async fn fire(
+    addr: SocketAddr,
+    requests: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    task: &Option<std::path::PathBuf>,
+) -> Stats {
+    let cpu0 = server_cpu(task);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -284,9 +302,14 @@ async fn fire(addr: SocketAddr, requests: Arc<Vec<Vec<u8>>>, connections: usize)
         }
     }
     let elapsed = start.elapsed();
+    let server_cpu = match (cpu0, server_cpu(task)) {
+        (Some(a), Some(b)) => b.checked_sub(a),
+        _ => None,
+    };
     latencies.sort_unstable();
     Stats {
         requests: requests.len(),
+        server_cpu,
         errors,
         elapsed,
         latencies,
@@ -303,8 +326,18 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn report(label: &str, s: &Stats) {
     let rps = s.requests as f64 / s.elapsed.as_secs_f64();
+    // Server CPU per request, and the rate one fully busy core would sustain at that cost.
+    let cpu = match s.server_cpu {
+        Some(c) if !c.is_zero() => format!(
+            "   server CPU {:>5.1} µs/req = {:>6.0} req/s per busy core ({:>3.0} % of wall)",
+            c.as_secs_f64() * 1e6 / s.requests as f64,
+            s.requests as f64 / c.as_secs_f64(),
+            c.as_secs_f64() / s.elapsed.as_secs_f64() * 100.0
+        ),
+        _ => String::new(),
+    };
     println!(
-        "{label:<32} {:>8} req in {:>6.2} s = {:>9.0} req/s   p50 {:>7.1} µs   p99 {:>7.1} µs   errors {}",
+        "{label:<32} {:>8} req in {:>6.2} s = {:>9.0} req/s   p50 {:>7.1} µs   p99 {:>7.1} µs   errors {}{cpu}",
         s.requests,
         s.elapsed.as_secs_f64(),
         rps,
@@ -318,6 +351,7 @@ fn main() {
     // `cargo bench` passes `--bench`; there is nothing to filter.
     let n = env_usize("SIM_BENCH_REQUESTS", 100_000);
     let connections = env_usize("SIM_BENCH_CONNECTIONS", 16);
+    let wide = env_usize("SIM_BENCH_WIDE_CONNECTIONS", 64);
 
     let sim = match Simulator::from_toml(SCENARIO, "sim_throughput scenario") {
         Ok(s) => s,
@@ -341,7 +375,12 @@ fn main() {
                     Ok(l) => l,
                     Err(e) => fail(e),
                 };
-                let _ = addr_tx.send(listener.local_addr());
+                // `/proc/thread-self` → `<pid>/task/<tid>`: the client reads this thread's
+                // on-CPU time from there.
+                let task = std::fs::read_link("/proc/thread-self")
+                    .ok()
+                    .map(|t| std::path::Path::new("/proc").join(t));
+                let _ = addr_tx.send((listener.local_addr(), task));
                 if let Err(e) = serve(sim, listener, async {
                     let _ = stop_rx.await;
                 })
@@ -351,8 +390,8 @@ fn main() {
                 }
             });
         });
-    let addr = match addr_rx.recv() {
-        Ok(Ok(a)) => a,
+    let (addr, task) = match addr_rx.recv() {
+        Ok((Ok(a), task)) => (a, task),
         _ => fail("the simulator did not start"),
     };
 
@@ -411,9 +450,9 @@ fn main() {
         let mix = Arc::new(mix);
         // Warm-up: connections, allocator, caches.
         let warm: Arc<Vec<Vec<u8>>> = Arc::new(mix.iter().take(n / 20).cloned().collect());
-        let _ = fire(addr, warm, connections).await;
+        let _ = fire(addr, warm, connections, &task).await;
 
-        let stats = fire(addr, Arc::clone(&mix), connections).await;
+        let stats = fire(addr, Arc::clone(&mix), connections, &task).await;
         report("mix (GCI, AssumeRole, GFMA, Converse)", &stats);
         for op in OPS {
             let reqs: Arc<Vec<Vec<u8>>> = Arc::new(
@@ -421,7 +460,7 @@ fn main() {
                     .map(|_| request(addr, op, &user, &session))
                     .collect(),
             );
-            let stats = fire(addr, reqs, connections).await;
+            let stats = fire(addr, reqs, connections, &task).await;
             report(&format!("{op:?} only"), &stats);
         }
         let one: Arc<Vec<Vec<u8>>> = Arc::new(
@@ -429,8 +468,17 @@ fn main() {
                 .map(|i| request(addr, OPS[i % OPS.len()], &user, &session))
                 .collect(),
         );
-        let stats = fire(addr, one, 1).await;
+        let stats = fire(addr, one, 1, &task).await;
         report("mix, 1 connection (latency)", &stats);
+        if wide != connections {
+            let again: Arc<Vec<Vec<u8>>> = Arc::new(
+                (0..n)
+                    .map(|i| request(addr, OPS[i % OPS.len()], &user, &session))
+                    .collect(),
+            );
+            let stats = fire(addr, again, wide, &task).await;
+            report(&format!("mix, {wide} connections"), &stats);
+        }
     });
     let _ = stop_tx.send(());
     if let Ok(server) = server {

@@ -154,7 +154,10 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
             ));
         }
     };
-    let mut agreement = json!({"status": "AVAILABLE"});
+    let mut agreement = Agreement {
+        error_message: None,
+        status: "AVAILABLE",
+    };
     let mut authorization = "AUTHORIZED";
     let entitlement = "AVAILABLE";
     let region = if model.offered_in(&ctx.region) {
@@ -164,11 +167,11 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
     };
     if model.offered_in(&ctx.region) {
         match grant(ctx, model) {
-            GrantStatus::Pending => agreement = json!({"status": "PENDING"}),
+            GrantStatus::Pending => agreement.status = "PENDING",
             GrantStatus::NotGranted
             | GrantStatus::NotGrantedInRegion
             | GrantStatus::NotAuthorizedLegacy => {
-                agreement = json!({"status": "NOT_AVAILABLE"});
+                agreement.status = "NOT_AVAILABLE";
                 authorization = "NOT_AUTHORIZED";
             }
             GrantStatus::MarketplaceSubscriptionMissing => {
@@ -176,10 +179,12 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     .iter()
                     .all(|a| permission(ctx, a, "*").is_ok());
                 if !may_subscribe {
-                    agreement = json!({
-                        "status": "ERROR",
-                        "errorMessage": "IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model."
-                    });
+                    agreement = Agreement {
+                        error_message: Some(
+                            "IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model.",
+                        ),
+                        status: "ERROR",
+                    };
                 }
             }
             // A blocked account still looks fine on the control plane (reasons.md:
@@ -191,14 +196,44 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
             | GrantStatus::DailyQuotaExhausted => {}
         }
     }
-    let body = json!({
-        "modelId": model.id,
-        "agreementAvailability": agreement,
-        "authorizationStatus": authorization,
-        "entitlementAvailability": entitlement,
-        "regionAvailability": region,
-    });
-    Ok(json_ok(body.to_string(), &ctx.request_id))
+    let body = AvailabilityOut {
+        agreement_availability: agreement,
+        authorization_status: authorization,
+        entitlement_availability: entitlement,
+        model_id: &model.id,
+        region_availability: region,
+    };
+    let body = serde_json::to_string(&body).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalServerException",
+            "Internal server error",
+        )
+    })?;
+    Ok(json_ok(body, &ctx.request_id))
+}
+
+// GetFoundationModelAvailability's answer, typed; fields in sorted order like the `json!` map
+// it replaced, so the bytes are unchanged.
+#[derive(serde::Serialize)]
+struct AvailabilityOut<'a> {
+    #[serde(rename = "agreementAvailability")]
+    agreement_availability: Agreement,
+    #[serde(rename = "authorizationStatus")]
+    authorization_status: &'static str,
+    #[serde(rename = "entitlementAvailability")]
+    entitlement_availability: &'static str,
+    #[serde(rename = "modelId")]
+    model_id: &'a str,
+    #[serde(rename = "regionAvailability")]
+    region_availability: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct Agreement {
+    #[serde(rename = "errorMessage", skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'static str>,
+    status: &'static str,
 }
 
 fn summary(region: &str, m: &Model) -> Value {

@@ -242,13 +242,68 @@ pub(crate) fn converse(ctx: &Ctx, raw_id: &str, body: &[u8]) -> Result<Response,
         }
     }
     let (text, output, truncated) = reply(max_tokens);
-    let body = json!({
-        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
-        "stopReason": if truncated { "max_tokens" } else { "end_turn" },
-        "usage": {"inputTokens": input, "outputTokens": output, "totalTokens": input + output},
-        "metrics": {"latencyMs": latency_ms()},
-    });
-    Ok(json_ok(body.to_string(), &ctx.request_id))
+    let body = ConverseOut {
+        metrics: ConverseMetrics {
+            latency_ms: latency_ms(),
+        },
+        output: ConverseOutput {
+            message: ConverseMessage {
+                content: [ConverseText { text: &text }],
+                role: "assistant",
+            },
+        },
+        stop_reason: if truncated { "max_tokens" } else { "end_turn" },
+        usage: ConverseUsage {
+            input_tokens: input,
+            output_tokens: output,
+            total_tokens: input + output,
+        },
+    };
+    let body = serde_json::to_string(&body).map_err(|_| validation(MALFORMED))?;
+    Ok(json_ok(body, &ctx.request_id))
+}
+
+// Converse's answer, typed. Fields in the order `json!` used to print them (sorted keys), so
+// the bytes on the wire are unchanged.
+#[derive(serde::Serialize)]
+struct ConverseOut<'a> {
+    metrics: ConverseMetrics,
+    output: ConverseOutput<'a>,
+    #[serde(rename = "stopReason")]
+    stop_reason: &'static str,
+    usage: ConverseUsage,
+}
+
+#[derive(serde::Serialize)]
+struct ConverseMetrics {
+    #[serde(rename = "latencyMs")]
+    latency_ms: u64,
+}
+
+#[derive(serde::Serialize)]
+struct ConverseOutput<'a> {
+    message: ConverseMessage<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct ConverseMessage<'a> {
+    content: [ConverseText<'a>; 1],
+    role: &'static str,
+}
+
+#[derive(serde::Serialize)]
+struct ConverseText<'a> {
+    text: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct ConverseUsage {
+    #[serde(rename = "inputTokens")]
+    input_tokens: u64,
+    #[serde(rename = "outputTokens")]
+    output_tokens: u64,
+    #[serde(rename = "totalTokens")]
+    total_tokens: u64,
 }
 
 /// Provider families with their own InvokeModel body shapes.
@@ -468,4 +523,37 @@ pub(crate) fn invoke_model(
         HeaderValue::from(latency_ms()),
     );
     Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_converse_answer_prints_the_same_bytes_as_the_json_value_it_replaced() {
+        let typed = ConverseOut {
+            metrics: ConverseMetrics { latency_ms: 321 },
+            output: ConverseOutput {
+                message: ConverseMessage {
+                    content: [ConverseText {
+                        text: "Hi \"there\"",
+                    }],
+                    role: "assistant",
+                },
+            },
+            stop_reason: "max_tokens",
+            usage: ConverseUsage {
+                input_tokens: 12,
+                output_tokens: 1,
+                total_tokens: 13,
+            },
+        };
+        let value = json!({
+            "output": {"message": {"role": "assistant", "content": [{"text": "Hi \"there\""}]}},
+            "stopReason": "max_tokens",
+            "usage": {"inputTokens": 12, "outputTokens": 1, "totalTokens": 13},
+            "metrics": {"latencyMs": 321},
+        });
+        assert_eq!(serde_json::to_string(&typed).ok(), Some(value.to_string()));
+    }
 }

@@ -154,13 +154,13 @@ pub(crate) async fn handle(State(sim): State<Simulator>, req: Request) -> Respon
                 "InternalFailure",
                 "The request processing has failed because of an unknown error, exception or failure.",
             )
-            .render(proto, &uuid::Uuid::new_v4().to_string())
+            .render(proto, &super::wire::request_id())
         }
     }
 }
 
 async fn handle_inner(sim: Simulator, req: Request) -> Response {
-    let request_id = uuid::Uuid::new_v4().to_string();
+    let request_id = super::wire::request_id();
     let (parts, body) = req.into_parts();
     let kill = parts.extensions.get::<ConnKill>().cloned();
     let mut proto = if parts.uri.path() == "/" {
@@ -636,11 +636,8 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
-    use hyper::service::Service as _;
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
 
-    let router = sim.router();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -661,16 +658,23 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let kill = ConnKill(Arc::new(Notify::new()));
         let svc_kill = kill.clone();
-        let inner = TowerToHyperService::new(router.clone());
+        let conn_sim = sim.clone();
+        // Every request goes to `handle`, as through `Simulator::router` (whose only route is
+        // that fallback), without the router's per-request dispatch.
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(svc_kill.clone());
-                inner.call(req)
+                let sim = conn_sim.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(handle(State(sim), req.map(Body::new)).await)
+                }
             });
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
+                // Answers are small: one flattened buffer, one `write` per response.
+                .writev(false)
                 .header_read_timeout(Duration::from_secs(30))
                 .serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);

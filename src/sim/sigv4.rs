@@ -116,13 +116,44 @@ pub fn parse_amz_date(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
     if !shape_ok {
         return None;
     }
-    chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|n| n.and_utc())
+    // The shape is checked above: every field is ASCII digits, so no overflow is possible.
+    let num = |r: std::ops::Range<usize>| {
+        b[r].iter()
+            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    };
+    let year = i32::try_from(num(0..4)).ok()?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, num(4..6), num(6..8))?;
+    let (h, m, sec) = (num(9..11), num(11..13), num(13..15));
+    // Second 60 is a leap second, as chrono's `%S` parses it.
+    let time = if sec == 60 {
+        date.and_hms_milli_opt(h, m, 59, 1000)
+    } else {
+        date.and_hms_opt(h, m, sec)
+    };
+    time.map(|n| n.and_utc())
 }
 
+/// Formats `YYYYMMDDTHHMMSSZ` (years outside 0..=9999 are clamped, as they cannot be written
+/// in four digits).
 pub fn format_amz_date(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y%m%dT%H%M%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let mut out = [0u8; 16];
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            // `v % 10` is a single digit.
+            out[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, u32::try_from(t.year().clamp(0, 9999)).unwrap_or(0));
+    put(4, 2, t.month());
+    put(6, 2, t.day());
+    put(9, 2, t.hour());
+    put(11, 2, t.minute());
+    put(13, 2, t.second());
+    out[8] = b'T';
+    out[15] = b'Z';
+    out.iter().map(|&c| char::from(c)).collect()
 }
 
 /// The request as received, for verification.
@@ -228,6 +259,44 @@ mod tests {
         ] {
             assert!(parse_amz_date(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn amz_dates_round_trip_like_chrono_and_impossible_dates_are_refused() {
+        for text in [
+            "20261124T085707Z",
+            "20240229T235959Z",
+            "19991231T000000Z",
+            "00010101T010203Z",
+        ] {
+            let parsed = parse_amz_date(text);
+            let chrono_parsed = chrono::NaiveDateTime::parse_from_str(text, "%Y%m%dT%H%M%SZ")
+                .ok()
+                .map(|n| n.and_utc());
+            assert_eq!(parsed, chrono_parsed, "{text}");
+            let Some(parsed) = parsed else {
+                panic!("{text} did not parse")
+            };
+            assert_eq!(format_amz_date(parsed), text);
+            assert_eq!(
+                format_amz_date(parsed),
+                parsed.format("%Y%m%dT%H%M%SZ").to_string()
+            );
+        }
+        for bad in [
+            "20230229T000000Z",
+            "20261324T000000Z",
+            "20261100T000000Z",
+            "20261124T240000Z",
+            "20261124T006000Z",
+            "20261124T000061Z",
+        ] {
+            assert!(parse_amz_date(bad).is_none(), "{bad}");
+        }
+        let leap = chrono::NaiveDateTime::parse_from_str("20161231T235960Z", "%Y%m%dT%H%M%SZ")
+            .ok()
+            .map(|n| n.and_utc());
+        assert_eq!(parse_amz_date("20161231T235960Z"), leap);
     }
 
     #[test]

@@ -172,7 +172,7 @@ fn assume_role(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiEr
         key,
         xml_escape(&session.secret),
         xml_escape(&session.token),
-        expires.format("%Y-%m-%dT%H:%M:%SZ"),
+        iso8601_seconds(expires),
     );
     Ok(query_ok(
         QueryService::Sts,
@@ -269,5 +269,49 @@ pub(crate) fn authorize_assume_role(
             role_arn,
             " because no identity-based policy allows the sts:AssumeRole action",
         )),
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`, as chrono's `%Y-%m-%dT%H:%M:%SZ` prints it, without parsing the
+/// format string on every AssumeRole.
+fn iso8601_seconds(t: chrono::DateTime<Utc>) -> String {
+    let basic = super::sigv4::format_amz_date(t);
+    let b = basic.as_str();
+    match (
+        b.get(0..4),
+        b.get(4..6),
+        b.get(6..8),
+        b.get(9..11),
+        b.get(11..13),
+        b.get(13..15),
+    ) {
+        (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) => {
+            format!("{y}-{mo}-{d}T{h}:{mi}:{s}Z")
+        }
+        _ => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiration_prints_like_chrono_did() {
+        for text in [
+            "2026-11-24T09:05:07Z",
+            "2024-02-29T23:59:59Z",
+            "1999-01-01T00:00:00Z",
+        ] {
+            let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) else {
+                panic!("{text}")
+            };
+            let t = t.with_timezone(&Utc);
+            assert_eq!(
+                iso8601_seconds(t),
+                t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+            );
+            assert_eq!(iso8601_seconds(t), text);
+        }
     }
 }

@@ -1,9 +1,15 @@
 //! Wire shapes: STS/IAM query-protocol XML (`ErrorResponse`) and Bedrock REST-JSON errors
 //! (`{"message":..}` + `x-amzn-ErrorType`), with `x-amzn-RequestId` on every answer.
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
+
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-amzn-requestid");
 
 /// Which protocol family answers a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,9 +90,16 @@ impl ApiError {
     }
 }
 
-/// Escapes text for XML element content and attribute values.
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// Escapes text for XML element content and attribute values; borrows when nothing needs
+/// escaping (the common case: ids, ARNs, keys).
+pub fn xml_escape(s: &str) -> Cow<'_, str> {
+    if !s
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\''))
+    {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -97,14 +110,43 @@ pub fn xml_escape(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
+}
+
+/// A fresh request id shaped like AWS's (a lower-case hyphenated UUID v4).
+///
+/// Not a syscall per request: 128 bits drawn once per process, mixed with a counter through
+/// SplitMix64 (a bijection, so ids of one process do not repeat before 2^64 requests).
+pub fn request_id() -> String {
+    static SEED: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (a, b) = *SEED.get_or_init(|| (rand::random(), rand::random()));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let hi = splitmix64(a.wrapping_add(n));
+    let lo = splitmix64(b ^ n.rotate_left(32));
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&hi.to_be_bytes());
+    bytes[8..].copy_from_slice(&lo.to_be_bytes());
+    let mut buf = uuid::Uuid::encode_buffer();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_owned()
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn with_headers(mut resp: Response, content_type: &'static str, request_id: &str) -> Response {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-RequestId", v);
+        h.insert(REQUEST_ID_HEADER, v);
     }
     resp
 }
@@ -150,9 +192,15 @@ fn json_error(e: &ApiError, request_id: &str) -> Response {
     } else {
         "message"
     };
-    let mut map = serde_json::Map::new();
-    map.insert(key.to_owned(), serde_json::Value::String(e.message.clone()));
-    let body = serde_json::Value::Object(map).to_string();
+    let mut body = String::with_capacity(e.message.len() + 16);
+    body.push_str("{\"");
+    body.push_str(key);
+    body.push_str("\":");
+    // Serializing a string into a String cannot fail.
+    if let Ok(quoted) = serde_json::to_string(&e.message) {
+        body.push_str(&quoted);
+    }
+    body.push('}');
     let mut resp = Response::new(Body::from(body));
     *resp.status_mut() = e.status;
     let ns = match e.namespace {
@@ -195,10 +243,42 @@ mod tests {
     }
 
     #[test]
+    fn request_ids_are_distinct_lowercase_uuid_v4s() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let id = request_id();
+            let Ok(parsed) = uuid::Uuid::parse_str(&id) else {
+                panic!("{id} is not a UUID")
+            };
+            assert_eq!(parsed.get_version_num(), 4, "{id}");
+            assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122, "{id}");
+            assert_eq!(id, parsed.hyphenated().to_string(), "{id}");
+            assert!(seen.insert(id), "a request id repeated");
+        }
+    }
+
+    #[test]
+    fn json_error_body_escapes_the_message_like_serde_json() {
+        let e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ValidationException",
+            "quote \" backslash \\ newline \n",
+        );
+        let resp = e.render(Protocol::RestJson, "rid");
+        let body = futures::executor::block_on(axum::body::to_bytes(resp.into_body(), 1 << 16));
+        let want = serde_json::json!({"message": "quote \" backslash \\ newline \n"}).to_string();
+        assert_eq!(body.ok().as_deref(), Some(want.as_bytes()));
+    }
+
+    #[test]
     fn xml_escape_neutralises_markup() {
         assert_eq!(
             xml_escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
         );
+        assert!(matches!(
+            xml_escape("arn:aws:iam::111111111111:user/prober"),
+            Cow::Borrowed(_)
+        ));
     }
 }
