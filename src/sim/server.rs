@@ -636,8 +636,11 @@ pub(crate) async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
+    use hyper::service::Service as _;
     use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
 
+    let router = sim.router();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -658,16 +661,11 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let kill = ConnKill(Arc::new(Notify::new()));
         let svc_kill = kill.clone();
-        let conn_sim = sim.clone();
-        // Every request goes to `handle`, as through `Simulator::router` (whose only route is
-        // that fallback), without the router's per-request dispatch.
+        let inner = TowerToHyperService::new(router.clone());
         let svc =
             hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(svc_kill.clone());
-                let sim = conn_sim.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(handle(State(sim), req.map(Body::new)).await)
-                }
+                inner.call(req)
             });
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
