@@ -165,6 +165,21 @@ fn get_string(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) ->
     }
 }
 
+/// A duration that must be longer than zero; reports the problem and yields `None` otherwise.
+fn get_positive_duration(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    path: &str,
+    target: Option<&str>,
+) -> Option<Duration> {
+    let d = get_duration(ctx, v, path, target)?;
+    if d.is_zero() {
+        ctx.report(path, target, "must be longer than 0s");
+        return None;
+    }
+    Some(d)
+}
+
 fn get_duration(
     ctx: &mut Ctx<'_>,
     v: &Value,
@@ -347,21 +362,13 @@ fn parse_settings(
                 }
             }
             "timeout" => {
-                if let Some(d) = get_duration(ctx, v, path, target) {
-                    if d.is_zero() {
-                        ctx.report(path, target, "must be longer than 0s");
-                    } else {
-                        p.timeout = Some(d);
-                    }
+                if let Some(d) = get_positive_duration(ctx, v, path, target) {
+                    p.timeout = Some(d);
                 }
             }
             "invoke_interval" => {
-                if let Some(d) = get_duration(ctx, v, path, target) {
-                    if d.is_zero() {
-                        ctx.report(path, target, "must be longer than 0s");
-                    } else {
-                        p.invoke_interval = Some(d);
-                    }
+                if let Some(d) = get_positive_duration(ctx, v, path, target) {
+                    p.invoke_interval = Some(d);
                 }
             }
             "session_duration" => {
