@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod reason;
 pub mod schedule;
