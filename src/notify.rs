@@ -105,8 +105,21 @@ pub fn watchdog_period() -> Option<Duration> {
 
 /// Pings the watchdog every `period` while `check` passes, until `stop` is cancelled. A check
 /// that does not finish within `period` counts as failed. Returns at once without a watchdog.
-pub async fn watchdog<F, Fut>(period: Duration, stop: CancellationToken, mut check: F)
+pub async fn watchdog<F, Fut>(period: Duration, stop: CancellationToken, check: F)
 where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    watchdog_with(period, stop, check, || send(&[NotifyState::Watchdog])).await;
+}
+
+/// [`watchdog`] with the ping as a parameter.
+async fn watchdog_with<F, Fut>(
+    period: Duration,
+    stop: CancellationToken,
+    mut check: F,
+    mut ping: impl FnMut(),
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
@@ -122,7 +135,7 @@ where
             r = tokio::time::timeout(period, check()) => r.unwrap_or(false),
         };
         if alive {
-            send(&[NotifyState::Watchdog]);
+            ping();
         } else {
             tracing::warn!("liveness check failed; not pinging the systemd watchdog");
         }
@@ -201,6 +214,42 @@ mod tests {
             assert_eq!(http_self_check(addr, "/-/ready").await, want);
             let _ = server.await;
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_watchdog_is_only_pinged_while_the_liveness_check_passes() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Checks 1-3 pass, 4-6 fail, 7 hangs past the period, then pass again.
+        let checks = Arc::new(AtomicUsize::new(0));
+        let pings = Arc::new(AtomicUsize::new(0));
+        let stop = CancellationToken::new();
+        let task = {
+            let (checks, pings, stop) = (checks.clone(), pings.clone(), stop.clone());
+            tokio::spawn(watchdog_with(
+                Duration::from_secs(1),
+                stop,
+                move || {
+                    let n = checks.fetch_add(1, Ordering::SeqCst) + 1;
+                    async move {
+                        if n == 7 {
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                        !(4..=7).contains(&n)
+                    }
+                },
+                move || {
+                    pings.fetch_add(1, Ordering::SeqCst);
+                },
+            ))
+        };
+        tokio::time::sleep(Duration::from_millis(10_500)).await;
+        stop.cancel();
+        let _ = task.await;
+        let n_checks = checks.load(Ordering::SeqCst);
+        assert!(n_checks >= 9, "only {n_checks} checks in 10.5 s at 1 s");
+        // 3 passing, then 4 failing (one timed out), then the rest pass.
+        assert_eq!(pings.load(Ordering::SeqCst), n_checks - 4);
     }
 
     #[tokio::test]
