@@ -157,8 +157,9 @@ pub fn loopback_for(local: SocketAddr) -> SocketAddr {
 /// there is no well-formed answer.
 pub async fn http_self_check(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: watchdog\r\nConnection: close\r\n\r\n");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: watchdog\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut head = Vec::with_capacity(64);
     let mut buf = [0u8; 256];
@@ -197,13 +198,20 @@ mod tests {
         use tokio::net::TcpListener;
         for (answer, want) in [
             (&b"HTTP/1.1 503 Service Unavailable\r\n\r\n"[..], Some(503)),
-            (&b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..], Some(200)),
+            (
+                &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+                Some(200),
+            ),
             (&b"SSH-2.0-OpenSSH\r\n"[..], None),
             (&b""[..], None),
         ] {
             let l = TcpListener::bind("127.0.0.1:0").await.ok();
-            let Some(l) = l else { panic!("cannot bind loopback") };
-            let Ok(addr) = l.local_addr() else { panic!("no local address") };
+            let Some(l) = l else {
+                panic!("cannot bind loopback")
+            };
+            let Ok(addr) = l.local_addr() else {
+                panic!("no local address")
+            };
             let server = tokio::spawn(async move {
                 if let Ok((mut s, _)) = l.accept().await {
                     let mut buf = [0u8; 512];
@@ -255,8 +263,12 @@ mod tests {
     #[tokio::test]
     async fn a_closed_port_fails_the_self_check() {
         let l = std::net::TcpListener::bind("127.0.0.1:0");
-        let Ok(l) = l else { panic!("cannot bind loopback") };
-        let Ok(addr) = l.local_addr() else { panic!("no local address") };
+        let Ok(l) = l else {
+            panic!("cannot bind loopback")
+        };
+        let Ok(addr) = l.local_addr() else {
+            panic!("no local address")
+        };
         drop(l);
         assert_eq!(http_self_check(addr, "/-/ready").await, None);
     }
