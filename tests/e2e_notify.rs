@@ -341,3 +341,31 @@ fn a_watchdog_meant_for_another_process_is_never_pinged() {
     exporter.signal("TERM");
     assert!(exporter.wait_exit(Duration::from_secs(15)).is_some());
 }
+
+#[test]
+fn a_daemon_with_a_broken_configuration_never_tells_systemd_it_is_ready() {
+    // `systemctl start` with a typo in config.toml: the daemon exits non-zero and systemd must
+    // not have heard READY=1 (the unit fails instead of looking started).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        GOOD_CONFIG.replace("interval = \"10s\"", "interval = 10"),
+    )
+    .expect("write config");
+    let mut manager = Manager::bind(&dir.path().join("notify.sock"));
+    let (mut exporter, _addr) = start(dir.path(), &config, None);
+    let status = exporter
+        .wait_exit(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("still running with a broken configuration"));
+    assert!(
+        !status.success(),
+        "exit status with a broken configuration: {status}"
+    );
+    manager.collect(Duration::from_millis(300));
+    assert!(
+        manager.seen.iter().all(|n| !n.has("READY=1")),
+        "READY=1 with a broken configuration:\n{}",
+        manager.transcript()
+    );
+}
