@@ -56,7 +56,18 @@ struct Manager {
 
 impl Manager {
     fn bind(path: &Path) -> Manager {
-        let sock = UnixDatagram::bind(path).expect("bind the notify socket");
+        Manager::listen(UnixDatagram::bind(path).expect("bind the notify socket"))
+    }
+
+    /// A socket in the abstract namespace (`NOTIFY_SOCKET=@name`).
+    fn bind_abstract(name: &str) -> Manager {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
+            .expect("abstract address");
+        Manager::listen(UnixDatagram::bind_addr(&addr).expect("bind the abstract socket"))
+    }
+
+    fn listen(sock: UnixDatagram) -> Manager {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 4096];
@@ -132,6 +143,16 @@ impl Manager {
 /// when given), against an AWS endpoint on a closed loopback port (probes fail fast; that does
 /// not concern the service manager).
 fn start(dir: &Path, config: &Path, watchdog_pid: Option<&str>) -> (Proc, SocketAddr) {
+    let socket = dir.join("notify.sock").display().to_string();
+    start_with_socket(dir, config, watchdog_pid, &socket)
+}
+
+fn start_with_socket(
+    dir: &Path,
+    config: &Path,
+    watchdog_pid: Option<&str>,
+    notify_socket: &str,
+) -> (Proc, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let closed = free_port();
@@ -156,7 +177,7 @@ fn start(dir: &Path, config: &Path, watchdog_pid: Option<&str>) -> (Proc, Socket
             cmd.env_remove(k);
         }
     }
-    cmd.env("NOTIFY_SOCKET", dir.join("notify.sock"))
+    cmd.env("NOTIFY_SOCKET", notify_socket)
         .env("WATCHDOG_USEC", "1000000")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}"))
@@ -367,5 +388,27 @@ fn a_daemon_with_a_broken_configuration_never_tells_systemd_it_is_ready() {
         manager.seen.iter().all(|n| !n.has("READY=1")),
         "READY=1 with a broken configuration:\n{}",
         manager.transcript()
+    );
+}
+
+#[test]
+fn a_manager_listening_on_an_abstract_socket_hears_ready_and_stopping_too() {
+    // NOTIFY_SOCKET=@name (abstract namespace, as some managers and containers use).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, GOOD_CONFIG).expect("write config");
+    let name = format!("bedrock-access-exporter-test-{}", std::process::id());
+    let mut manager = Manager::bind_abstract(&name);
+    let (mut exporter, addr) = start_with_socket(dir.path(), &config, None, &format!("@{name}"));
+    let ready = manager.next_event(Duration::from_secs(30), "READY=1", &exporter);
+    assert!(ready.has("READY=1"), "{:?}", ready.text);
+    assert_eq!(http_get(&format!("http://{addr}/-/ready")).0, 200);
+    exporter.signal("TERM");
+    let stopping = manager.next_event(Duration::from_secs(10), "STOPPING=1", &exporter);
+    assert!(stopping.has("STOPPING=1"), "{:?}", stopping.text);
+    assert!(
+        exporter
+            .wait_exit(Duration::from_secs(15))
+            .is_some_and(|s| s.success())
     );
 }
