@@ -77,7 +77,8 @@ groups:
             Target {{ $labels.target }} (account {{ $labels.account_id }}, role {{ $labels.role_name }},
             region {{ $labels.aws_region }}, model {{ $labels.model_id }}) used to pass and now fails
             the {{ $labels.layer }} layer with reason {{ $labels.reason }}
-            (AWS error code {{ $labels.error_code }}). Workloads using this access are failing too.
+            {{- with $labels.error_code }} (AWS error code {{ . }}){{ end }}. Workloads using this
+            access are failing too.
           fix: >-
 __ACCESS_FIX__
           runbook_url: "http://{{ $labels.instance }}/"
@@ -123,7 +124,7 @@ __ACCESS_FIX__
           description: >-
             Target {{ $labels.target }} (account {{ $labels.account_id }}, region {{ $labels.aws_region }},
             model {{ $labels.model_id }}) cannot work as configured: the {{ $labels.layer }} layer fails
-            with reason {{ $labels.reason }} (AWS error code {{ $labels.error_code }}).
+            with reason {{ $labels.reason }}{{ with $labels.error_code }} (AWS error code {{ . }}){{ end }}.
           fix: >-
 __CONFIGURATION_FIX__
           runbook_url: "http://{{ $labels.instance }}/"

@@ -45,7 +45,10 @@ impl Prometheus {
             "the `prometheus` binary is required (Debian package prometheus; ./scripts/install-test-deps installs it)"
         );
         let config = dir.join("prometheus.yml");
-        let rules = [repo("prometheus/alerts.yml"), repo("prometheus/recording.yml")];
+        let rules = [
+            repo("prometheus/alerts.yml"),
+            repo("prometheus/recording.yml"),
+        ];
         std::fs::write(
             &config,
             format!(
@@ -140,6 +143,21 @@ impl Prometheus {
     }
 }
 
+/// `target region model: layer reason (state)` of an alert, for failure messages.
+fn brief(alert: &Value) -> String {
+    let l = &alert["labels"];
+    let s = |k: &str| l[k].as_str().unwrap_or_default().to_string();
+    format!(
+        "{} {} {}: {} {} ({})",
+        s("target"),
+        s("aws_region"),
+        s("model_id"),
+        s("layer"),
+        s("reason"),
+        alert["state"].as_str().unwrap_or_default()
+    )
+}
+
 fn tuple_of(labels: &Value) -> TupleId {
     let s = |k: &str| labels[k].as_str().unwrap_or_default().to_string();
     (s("target"), s("aws_region"), s("model_id"))
@@ -214,7 +232,8 @@ fn selectors(expr: &str) -> Vec<String> {
             continue;
         }
         let mut j = i;
-        while j < b.len() && ((b[j] as char).is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b':')
+        while j < b.len()
+            && ((b[j] as char).is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b':')
         {
             j += 1;
         }
@@ -280,15 +299,23 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
                 .and_then(|s| s["value"][1].as_str())
                 .and_then(|v| v.parse::<f64>().ok())
                 == Some(tuples);
-            all && !p.query("bedrock_access:probe_interval_seconds:avg6h").is_empty()
+            all && !p
+                .query("bedrock_access:probe_interval_seconds:avg6h")
+                .is_empty()
                 && !p.query("bedrock_access:tuple_failing:by_class").is_empty()
-                && !p.query("bedrock_access:invoke_tokens:rate5m > 0").is_empty()
+                && !p
+                    .query("bedrock_access:invoke_tokens:rate5m > 0")
+                    .is_empty()
         },
     );
 
     // Every dashboard query returns data.
     let (panels, variables) = dashboard_queries();
-    assert!(panels.len() >= 20, "too few panel queries: {}", panels.len());
+    assert!(
+        panels.len() >= 20,
+        "too few panel queries: {}",
+        panels.len()
+    );
     let mut empty = Vec::new();
     for (file, title, expr) in &panels {
         let q = substitute(expr);
@@ -341,7 +368,10 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
         let expr = r["query"].as_str().unwrap_or_default();
         assert_eq!(r["health"], "ok", "rule {name} unhealthy: {r}");
         if r["type"] == "recording" {
-            assert!(!prom.query(expr).is_empty(), "recording rule {name} is empty");
+            assert!(
+                !prom.query(expr).is_empty(),
+                "recording rule {name} is empty"
+            );
         } else {
             // evaluates without error (the API asserts success)
             prom.query(expr);
@@ -371,7 +401,12 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
     let config_errors: BTreeSet<String> = prom
         .alerts("BedrockAccessConfigurationError")
         .iter()
-        .map(|a| a["labels"]["target"].as_str().unwrap_or_default().to_string())
+        .map(|a| {
+            a["labels"]["target"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     for t in [
         "session-too-long",
@@ -387,13 +422,22 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
     let inconclusive: BTreeSet<String> = prom
         .alerts("BedrockAccessProbeInconclusive")
         .iter()
-        .map(|a| a["labels"]["target"].as_str().unwrap_or_default().to_string())
+        .map(|a| {
+            a["labels"]["target"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
         .collect();
     assert!(inconclusive.contains("grant-pending"), "{inconclusive:?}");
+    let early: Vec<String> = prom
+        .alerts("BedrockAccessRegression")
+        .iter()
+        .map(brief)
+        .collect();
     assert!(
-        prom.alerts("BedrockAccessRegression").is_empty(),
-        "regression alerts before anything changed: {:?}",
-        prom.alerts("BedrockAccessRegression")
+        early.is_empty(),
+        "regression alerts before anything changed (tuples that never succeeded?): {early:#?}"
     );
     let never: Vec<Value> = prom.alerts("BedrockAccessNeverGranted");
     assert!(
@@ -436,14 +480,13 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
     // One more probe interval: the set must not grow beyond the broken tuple.
     std::thread::sleep(Duration::from_secs(11));
     let regressions = prom.alerts("BedrockAccessRegression");
-    let tuples_alerted: BTreeSet<TupleId> = regressions
-        .iter()
-        .map(|a| tuple_of(&a["labels"]))
-        .collect();
+    let tuples_alerted: BTreeSet<TupleId> =
+        regressions.iter().map(|a| tuple_of(&a["labels"])).collect();
     assert_eq!(
         tuples_alerted,
         BTreeSet::from([broken.clone()]),
-        "regression alerts for other tuples than the broken one: {regressions:#?}"
+        "regression alerts for other tuples than the broken one: {:#?}",
+        regressions.iter().map(brief).collect::<Vec<_>>()
     );
     for a in &regressions {
         assert!(
@@ -454,8 +497,15 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
         assert_eq!(a["labels"]["reason"], "model_access_not_granted", "{a}");
         let fix = a["annotations"]["fix"].as_str().unwrap_or_default();
         assert!(
-            fix.starts_with("enable or request access to this model in the target account and this region"),
+            fix.starts_with(
+                "enable or request access to this model in the target account and this region"
+            ),
             "fix annotation: {fix:?}"
+        );
+        let description = a["annotations"]["description"].as_str().unwrap_or_default();
+        assert!(
+            !description.contains("error code )"),
+            "an empty error_code must not be printed: {description:?}"
         );
         let summary = a["annotations"]["summary"].as_str().unwrap_or_default();
         assert!(
