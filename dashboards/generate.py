@@ -25,7 +25,7 @@ REASONS = json.loads((ROOT / "prometheus" / "reasons.json").read_text(encoding="
 SCHEMA_VERSION = 42  # @grafana/schema 13.2.3's defaultDashboard.schemaVersion
 DS = {"type": "prometheus", "uid": "${datasource}"}
 TUPLE = "job, instance, target, account_id, role_name, aws_region, model_id"
-SEL = 'target=~"$target", account_id=~"$account", aws_region=~"$region", model_id=~"$model"'
+SEL = 'job=~"$job", target=~"$target", account_id=~"$account", aws_region=~"$region", model_id=~"$model"'
 LAYER_SEL = SEL + ', layer=~"$layer"'
 JOB_SEL = 'job=~"$job"'
 LAYER_ORDER = ["credentials", "assume_role", "model_access", "invoke"]
@@ -263,26 +263,26 @@ def variables(multi):
             "includeAll": False,
             "multi": False,
         },
-        query_var("job", "Exporter job", "label_values(bedrock_access_exporter_build_info, job)"),
-        query_var("target", "Target", "label_values(bedrock_access_probe_success, target)", multi, True),
+        query_var("job", "Scrape job", "label_values(bedrock_access_probe_success, job)"),
+        query_var("target", "Target", 'label_values(bedrock_access_probe_success{job=~"$job"}, target)', multi, True),
         query_var(
             "account",
             "Account",
-            'label_values(bedrock_access_probe_success{target=~"$target"}, account_id)',
+            'label_values(bedrock_access_probe_success{job=~"$job", target=~"$target"}, account_id)',
             multi,
             True,
         ),
         query_var(
             "region",
             "Region",
-            'label_values(bedrock_access_probe_success{target=~"$target", account_id=~"$account"}, aws_region)',
+            'label_values(bedrock_access_probe_success{job=~"$job", target=~"$target", account_id=~"$account"}, aws_region)',
             multi,
             True,
         ),
         query_var(
             "model",
             "Model",
-            'label_values(bedrock_access_probe_success{target=~"$target", account_id=~"$account", aws_region=~"$region"}, model_id)',
+            'label_values(bedrock_access_probe_success{job=~"$job", target=~"$target", account_id=~"$account", aws_region=~"$region"}, model_id)',
             multi,
             True,
         ),

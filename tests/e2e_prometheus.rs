@@ -28,6 +28,33 @@ fn repo(path: &str) -> PathBuf {
 /// The tuple labels of an alert or series: (target, aws_region, model_id).
 type TupleId = (String, String, String);
 
+/// The repository's example `prometheus/scrape-config.yml`, made fast for the test: scrape and
+/// evaluate every second, the `/probe` job every 5 s, the exporter at `exporter`, the rule
+/// files from the repository. Each replacement must apply, so the test follows the example.
+fn test_config(exporter: &str) -> String {
+    let mut text = std::fs::read_to_string(repo("prometheus/scrape-config.yml"))
+        .expect("read prometheus/scrape-config.yml");
+    let rules_dir = format!("{}/", repo("prometheus").display());
+    for (from, to) in [
+        (
+            "/usr/share/bedrock-access-exporter/prometheus/",
+            rules_dir.as_str(),
+        ),
+        ("127.0.0.1:9819", exporter),
+        ("scrape_interval: 30s", "scrape_interval: 1s"),
+        ("evaluation_interval: 30s", "evaluation_interval: 1s"),
+        ("scrape_interval: 15m", "scrape_interval: 5s"),
+        ("scrape_timeout: 60s", "scrape_timeout: 5s"),
+    ] {
+        assert!(
+            text.contains(from),
+            "prometheus/scrape-config.yml no longer contains {from:?}"
+        );
+        text = text.replace(from, to);
+    }
+    text
+}
+
 struct Prometheus {
     proc: Proc,
     base: String,
@@ -45,21 +72,7 @@ impl Prometheus {
             "the `prometheus` binary is required (Debian package prometheus; ./scripts/install-test-deps installs it)"
         );
         let config = dir.join("prometheus.yml");
-        let rules = [
-            repo("prometheus/alerts.yml"),
-            repo("prometheus/recording.yml"),
-        ];
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
-                 rule_files:\n  - {}\n  - {}\n\
-                 scrape_configs:\n  - job_name: bedrock-access-exporter\n    static_configs:\n      - targets: [\"{exporter}\"]\n",
-                rules[0].display(),
-                rules[1].display(),
-            ),
-        )
-        .expect("write prometheus.yml");
+        std::fs::write(&config, test_config(exporter)).expect("write prometheus.yml");
         let port = free_port();
         let log = dir.join("prometheus.log");
         let out = std::fs::File::create(&log).expect("create log");
@@ -293,7 +306,9 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
         Duration::from_secs(90),
         "every tuple probed twice and every recording rule evaluated",
         |p| {
-            let probed = p.query("count(changes(bedrock_access_probe_timestamp_seconds[5m]) > 0)");
+            let probed = p.query(
+                r#"count(changes(bedrock_access_probe_timestamp_seconds{job="bedrock-access-exporter"}[5m]) > 0)"#,
+            );
             let all = probed
                 .first()
                 .and_then(|s| s["value"][1].as_str())
@@ -307,6 +322,34 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
                     .query("bedrock_access:invoke_tokens:rate5m > 0")
                     .is_empty()
         },
+    );
+
+    // The example's /probe multi-target job: one Prometheus target per configured target name,
+    // probed through the exporter, labelled with the target name as instance.
+    prom.wait_until(
+        Duration::from_secs(30),
+        "the /probe job scraped both of its targets",
+        |p| p.query(r#"up{job="bedrock-access-probe"} == 1"#).len() == 2,
+    );
+    let probed: BTreeSet<(String, String)> = prom
+        .query(r#"bedrock_access_probe_success{job="bedrock-access-probe"}"#)
+        .iter()
+        .map(|s| {
+            let l = &s["metric"];
+            (
+                l["instance"].as_str().unwrap_or_default().to_string(),
+                l["aws_region"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        probed,
+        BTreeSet::from([
+            ("healthy-claude".to_string(), "us-east-1".to_string()),
+            ("healthy-claude".to_string(), "us-west-2".to_string()),
+            ("scp-deny".to_string(), "us-east-1".to_string()),
+        ]),
+        "the /probe job's series"
     );
 
     // Every dashboard query returns data.
