@@ -197,8 +197,13 @@ fn substitute(expr: &str) -> String {
     out
 }
 
-/// (dashboard file, panel title, expr) of every panel target of both dashboards.
-fn dashboard_queries() -> (Vec<(String, String, String)>, Vec<(String, String)>) {
+/// (dashboard file, panel title, expr) of a panel target.
+type PanelQuery = (String, String, String);
+/// (dashboard file, label_values query) of a template variable.
+type VariableQuery = (String, String);
+
+/// Every panel target and template-variable query of both dashboards.
+fn dashboard_queries() -> (Vec<PanelQuery>, Vec<VariableQuery>) {
     let mut panels = Vec::new();
     let mut variables = Vec::new();
     for file in [
