@@ -6,6 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
+# Node.js and npm (Debian packages nodejs, npm) if missing; then they must be there.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "dashboards.sh: installing Debian packages nodejs npm" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 command -v node >/dev/null 2>&1 || { echo "dashboards.sh: node not found (Node.js 18+ needed)" >&2; exit 1; }
 command -v npm >/dev/null 2>&1 || { echo "dashboards.sh: npm not found" >&2; exit 1; }
 
