@@ -392,13 +392,16 @@ pub fn role_remove_deny(cx: &FixContext<'_>, action: &str, policy_arn: Option<St
 
 /// The ARN that ends an AWS denial message (`…: arn:aws:…`), if any.
 pub fn policy_arn_in(message: &str) -> Option<String> {
-    let start = message.find("arn:aws")?;
-    let arn: String = message[start..]
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
-        .collect();
-    let arn = arn.trim_end_matches(['.', ')']).to_string();
-    (arn.contains(":policy/") || arn.contains("control_policy/")).then_some(arn)
+    message
+        .match_indices("arn:aws")
+        .map(|(start, _)| {
+            let arn: String = message[start..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && *c != '"' && *c != ',')
+                .collect();
+            arn.trim_end_matches(['.', ')']).to_string()
+        })
+        .find(|arn| arn.contains(":policy/"))
 }
 
 /// An SCP (or RCP) of the organisation denies the call for the target account.

@@ -444,7 +444,7 @@ async fn gather(
         let mut ev = read_evidence(
             format!("iam:GetRole {name}"),
             &read,
-            format!("the trust policy of {role} (external ids shown as the placeholder):"),
+            format!("read the trust policy of {role} (sts:ExternalId values shown as {})", fix::EXTERNAL_ID_PLACEHOLDER),
             format!("could not read the trust policy: the role {role} lacks iam:GetRole on itself"),
         );
         if let Read::Read(doc) = read {

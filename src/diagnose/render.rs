@@ -60,11 +60,12 @@ fn tuple(out: &mut String, t: &TupleDiagnosis) {
         );
     }
     for s in &t.steps {
-        step(out, s);
+        // Trust policies are long: shown for failing tuples (always in JSON).
+        step(out, s, !t.passed);
     }
 }
 
-fn step(out: &mut String, s: &Step) {
+fn step(out: &mut String, s: &Step, show_documents: bool) {
     let status = match s.status {
         StepStatus::NotReached => " (not reached)",
         StepStatus::Unknown => " (unknown)",
@@ -83,18 +84,18 @@ fn step(out: &mut String, s: &Step) {
         );
     }
     if let Some(e) = &s.error {
-        let mut line = String::new();
+        let mut parts: Vec<String> = Vec::new();
         if let Some(c) = &e.code {
-            let _ = write!(line, "{c}");
+            parts.push(c.clone());
         }
         if let Some(h) = e.http_status {
-            let _ = write!(line, " (HTTP {h})");
+            parts.push(format!("HTTP {h}"));
         }
         if let Some(id) = &e.request_id {
-            let _ = write!(line, ", request id {id}");
+            parts.push(format!("request id {id}"));
         }
-        if !line.is_empty() {
-            let _ = writeln!(out, "{pad}AWS: {}", line.trim_start());
+        if !parts.is_empty() {
+            let _ = writeln!(out, "{pad}AWS: {}", parts.join(", "));
         }
         if !e.message.is_empty() {
             let _ = writeln!(out, "{pad}message: {}", e.message);
@@ -106,7 +107,7 @@ fn step(out: &mut String, s: &Step) {
     for e in &s.evidence {
         let _ = writeln!(out, "{pad}evidence: {}", e.call);
         let _ = writeln!(out, "{pad}  → {}", e.summary);
-        if let Some(doc) = &e.trust_policy {
+        if let Some(doc) = e.trust_policy.as_ref().filter(|_| show_documents) {
             block(out, &pretty(doc), &format!("{pad}    "));
         }
     }
