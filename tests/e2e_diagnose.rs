@@ -159,7 +159,9 @@ fn glob(pattern: &str, action: &str) -> bool {
         match p.split_first() {
             None => a.is_empty(),
             Some((b'*', rest)) => (0..=a.len()).any(|i| m(rest, &a[i..])),
-            Some((c, rest)) => a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && m(rest, &a[1..]),
+            Some((c, rest)) => {
+                a.first().is_some_and(|x| x.eq_ignore_ascii_case(c)) && m(rest, &a[1..])
+            }
         }
     }
     m(pattern.as_bytes(), action.as_bytes())
@@ -315,20 +317,85 @@ fn apply(lab: &Lab, fix: &Value) {
 
 /// (target, failing step, layer, reason) of every failure story of the demo.
 const STORIES: &[(&str, &str, &str, &str)] = &[
-    ("untrusted-source", "trust_policy", "assume_role", "assume_role_denied"),
-    ("missing-external-id", "trust_policy", "assume_role", "assume_role_denied"),
-    ("caller-without-assumerole", "role_assumption", "assume_role", "assume_role_not_permitted"),
-    ("session-too-long", "role_assumption", "assume_role", "session_duration_exceeded"),
-    ("role-without-invoke", "bedrock_permission", "invoke", "bedrock_not_permitted"),
-    ("identity-deny", "bedrock_permission", "invoke", "explicit_deny"),
+    (
+        "untrusted-source",
+        "trust_policy",
+        "assume_role",
+        "assume_role_denied",
+    ),
+    (
+        "missing-external-id",
+        "trust_policy",
+        "assume_role",
+        "assume_role_denied",
+    ),
+    (
+        "caller-without-assumerole",
+        "role_assumption",
+        "assume_role",
+        "assume_role_not_permitted",
+    ),
+    (
+        "session-too-long",
+        "role_assumption",
+        "assume_role",
+        "session_duration_exceeded",
+    ),
+    (
+        "role-without-invoke",
+        "bedrock_permission",
+        "invoke",
+        "bedrock_not_permitted",
+    ),
+    (
+        "identity-deny",
+        "bedrock_permission",
+        "invoke",
+        "explicit_deny",
+    ),
     ("scp-deny", "bedrock_permission", "invoke", "scp_denied"),
-    ("grant-missing", "model_access", "model_access", "model_access_not_granted"),
-    ("grant-pending", "model_access", "model_access", "model_access_pending"),
-    ("marketplace-missing", "model_access", "model_access", "marketplace_subscription_required"),
-    ("use-case-form-missing", "model_access", "invoke", "use_case_form_required"),
-    ("not-in-region", "model_access", "model_access", "model_not_in_region"),
-    ("profile-required", "model_access", "invoke", "inference_profile_required"),
-    ("legacy-inactive", "model_access", "invoke", "model_legacy_no_access"),
+    (
+        "grant-missing",
+        "model_access",
+        "model_access",
+        "model_access_not_granted",
+    ),
+    (
+        "grant-pending",
+        "model_access",
+        "model_access",
+        "model_access_pending",
+    ),
+    (
+        "marketplace-missing",
+        "model_access",
+        "model_access",
+        "marketplace_subscription_required",
+    ),
+    (
+        "use-case-form-missing",
+        "model_access",
+        "invoke",
+        "use_case_form_required",
+    ),
+    (
+        "not-in-region",
+        "model_access",
+        "model_access",
+        "model_not_in_region",
+    ),
+    (
+        "profile-required",
+        "model_access",
+        "invoke",
+        "inference_profile_required",
+    ),
+    (
+        "legacy-inactive",
+        "model_access",
+        "invoke",
+        "model_legacy_no_access",
+    ),
     ("end-of-life", "model_access", "invoke", "model_end_of_life"),
 ];
 
@@ -343,7 +410,10 @@ fn fix_story(target: &str, want_step: &str, want_layer: &str, want_reason: &str)
     let failing = step(&t, want_step);
     assert_eq!(failing["status"], "fail");
     let fix = failing["fixes"][0].clone();
-    assert!(fix.is_object(), "{target}: the failing step has no fix: {failing:#}");
+    assert!(
+        fix.is_object(),
+        "{target}: the failing step has no fix: {failing:#}"
+    );
 
     apply(&lab, &fix);
 
@@ -388,12 +458,19 @@ fn assume_role_denied_with_the_caller_side_allowed_is_narrowed_to_the_target_sid
     let ev = &assume["evidence"][0];
     assert_eq!(ev["outcome"], "read", "{assume:#}");
     assert_eq!(ev["decision"], "allowed", "{assume:#}");
-    assert!(str_of(ev, "call").starts_with("iam:SimulatePrincipalPolicy arn:aws:iam::111111111111:user/bedrock-prober"));
+    assert!(
+        str_of(ev, "call").starts_with(
+            "iam:SimulatePrincipalPolicy arn:aws:iam::111111111111:user/bedrock-prober"
+        )
+    );
     // The fix trusts the real source account, with the ExternalId as a placeholder.
     let fix = &trust["fixes"][0];
     assert_eq!(fix["kind"], "trust_policy");
     let policy = fix["policy"].to_string();
-    assert!(policy.contains("arn:aws:iam::111111111111:root"), "{policy}");
+    assert!(
+        policy.contains("arn:aws:iam::111111111111:root"),
+        "{policy}"
+    );
     assert!(policy.contains(PLACEHOLDER), "{policy}");
 }
 
@@ -404,8 +481,14 @@ fn a_principal_without_iam_read_permissions_gets_one_could_not_read_line_and_dia
     let (_, t) = lab.diagnose_json("caller-without-assumerole");
     let ev = &step(&t, "role_assumption")["evidence"][0];
     assert_eq!(ev["outcome"], "not_permitted", "{ev:#}");
-    assert!(str_of(ev, "summary").starts_with("could not read"), "{ev:#}");
-    assert_eq!(step(&t, "role_assumption")["fixes"][0]["kind"], "identity_policy");
+    assert!(
+        str_of(ev, "summary").starts_with("could not read"),
+        "{ev:#}"
+    );
+    assert_eq!(
+        step(&t, "role_assumption")["fixes"][0]["kind"],
+        "identity_policy"
+    );
     // The sandbox role may read neither its trust policy nor simulate: SCP diagnosis still works.
     let (_, t) = lab.diagnose_json("scp-deny");
     let trust_ev = &step(&t, "trust_policy")["evidence"][0];
@@ -416,7 +499,11 @@ fn a_principal_without_iam_read_permissions_gets_one_could_not_read_line_and_dia
     assert!(str_of(&perm["fixes"][0], "policy_arn").ends_with("/p-sandbox1"));
     // Text: exactly one line per refused read.
     let (_, text, _) = lab.diagnose(&["--target=scp-deny"]);
-    assert_eq!(text.matches("could not read the trust policy").count(), 1, "{text}");
+    assert_eq!(
+        text.matches("could not read the trust policy").count(),
+        1,
+        "{text}"
+    );
 }
 
 #[test]
@@ -426,7 +513,10 @@ fn a_role_without_invoke_is_shown_as_implicit_deny_with_the_permission_policy_to
     let perm = step(&t, "bedrock_permission");
     assert_eq!(perm["evidence"][0]["decision"], "implicitDeny", "{perm:#}");
     let fix = &perm["fixes"][0];
-    assert_eq!(fix["principal"], "arn:aws:iam::222222222222:role/ReadOnlyProbeRole");
+    assert_eq!(
+        fix["principal"],
+        "arn:aws:iam::222222222222:role/ReadOnlyProbeRole"
+    );
     let policy = fix["policy"].to_string();
     assert!(policy.contains("bedrock:InvokeModel"));
     assert!(policy.contains(
@@ -457,7 +547,10 @@ fn text_output_has_marks_reasons_and_fixes_and_exit_codes_follow_the_verdict() {
     }
     let (code, text, _) = lab.diagnose(&["--target=untrusted-source"]);
     assert_eq!(code, 1);
-    assert!(text.contains("– 4.") && text.contains("not reached"), "{text}");
+    assert!(
+        text.contains("– 4.") && text.contains("not reached"),
+        "{text}"
+    );
 
     let (code, text, _) = lab.diagnose(&["--target=healthy-claude"]);
     assert_eq!(code, 0, "{text}");
@@ -478,7 +571,10 @@ fn text_output_has_marks_reasons_and_fixes_and_exit_codes_follow_the_verdict() {
     }
     std::fs::write(lab.path("broken.toml"), "[[targets]]\nname = 1\n").expect("write");
     let out = Command::new(BIN)
-        .arg(format!("--config.file={}", lab.path("broken.toml").display()))
+        .arg(format!(
+            "--config.file={}",
+            lab.path("broken.toml").display()
+        ))
         .arg("diagnose")
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
@@ -530,7 +626,10 @@ fn no_secret_of_the_scenario_appears_in_any_diagnose_output() {
     }
     assert!(secrets.len() >= 5);
     for s in &secrets {
-        assert!(!all.contains(s.as_str()), "secret {s:?} leaked into diagnose output");
+        assert!(
+            !all.contains(s.as_str()),
+            "secret {s:?} leaked into diagnose output"
+        );
     }
     // Session credentials the simulator issues: tokens start with FwoGZXIvYXdzE, key ids ASIA.
     assert!(!all.contains("FwoGZXIvYXdzE"), "a session token leaked");

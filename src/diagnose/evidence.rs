@@ -321,7 +321,10 @@ mod tests {
             {"Condition":{"StringLike":{"STS:EXTERNALID":["a-secret","b-secret"]}}}]}"#;
         let out = redact_trust_policy(doc, &[]).to_string();
         assert!(!out.contains("s3cr3t-id"), "{out}");
-        assert!(!out.contains("a-secret") && !out.contains("b-secret"), "{out}");
+        assert!(
+            !out.contains("a-secret") && !out.contains("b-secret"),
+            "{out}"
+        );
         assert!(out.contains(super::super::fix::EXTERNAL_ID_PLACEHOLDER));
         let broken = redact_trust_policy("{not json s3cr3t-id", &["s3cr3t-id"]).to_string();
         assert!(!broken.contains("s3cr3t-id"));

@@ -157,7 +157,9 @@ pub fn model_arns(model: &str, region: &str, account: &str) -> Vec<String> {
             format!("arn:aws:bedrock:*::foundation-model/{}", base_model(model)),
         ]
     } else {
-        vec![format!("arn:aws:bedrock:{region}::foundation-model/{model}")]
+        vec![format!(
+            "arn:aws:bedrock:{region}::foundation-model/{model}"
+        )]
     }
 }
 
@@ -175,7 +177,9 @@ pub fn simulated_arns(model: &str, region: &str, account: &str) -> Vec<String> {
             ),
         ]
     } else {
-        vec![format!("arn:aws:bedrock:{region}::foundation-model/{model}")]
+        vec![format!(
+            "arn:aws:bedrock:{region}::foundation-model/{model}"
+        )]
     }
 }
 
@@ -426,8 +430,9 @@ pub fn scp(cx: &FixContext<'_>, action: &str, message: &str) -> Fix {
         cx.target_account
     ));
     if let Some(id) = policy_arn.as_deref().and_then(|a| a.rsplit('/').next()) {
-        fix.commands
-            .push(format!("aws organizations describe-policy --policy-id {id}"));
+        fix.commands.push(format!(
+            "aws organizations describe-policy --policy-id {id}"
+        ));
     }
     fix.console = Some(
         "AWS Organizations console (management account) → Policies → Service control policies"
@@ -438,9 +443,7 @@ pub fn scp(cx: &FixContext<'_>, action: &str, message: &str) -> Fix {
 }
 
 fn console_bedrock(region: &str) -> String {
-    format!(
-        "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/model-catalog"
-    )
+    format!("https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/model-catalog")
 }
 
 /// Grant (or request) model access in the target account and region. `old_world` is true
@@ -470,7 +473,9 @@ pub fn model_access(cx: &FixContext<'_>, old_world: bool) -> Fix {
         console_bedrock(r)
     ));
     fix.commands = vec![
-        format!("aws bedrock list-foundation-model-agreement-offers --model-id {model} --region {r}"),
+        format!(
+            "aws bedrock list-foundation-model-agreement-offers --model-id {model} --region {r}"
+        ),
         format!(
             "aws bedrock create-foundation-model-agreement --model-id {model} --offer-token <OFFER_TOKEN> --region {r}"
         ),
@@ -558,7 +563,9 @@ pub fn use_case_form(cx: &FixContext<'_>) -> Fix {
         console_bedrock(r)
     ));
     fix.commands = vec![
-        format!("aws bedrock put-use-case-for-model-access --form-data fileb://use-case.json --region {r}"),
+        format!(
+            "aws bedrock put-use-case-for-model-access --form-data fileb://use-case.json --region {r}"
+        ),
         format!("aws bedrock get-use-case-for-model-access --region {r}"),
     ];
     fix
@@ -607,7 +614,10 @@ pub fn change_region(cx: &FixContext<'_>, offered: &[String]) -> Fix {
 /// A configuration change replacing the tuple's model by `replacement`.
 pub fn change_model(cx: &FixContext<'_>, replacement: Option<&str>, why: &str) -> Fix {
     let summary = match replacement {
-        Some(m) => format!("{why}: probe {m} instead of {} in target {:?}.", cx.model, cx.target.name),
+        Some(m) => format!(
+            "{why}: probe {m} instead of {} in target {:?}.",
+            cx.model, cx.target.name
+        ),
         None => format!("{why}: change the model id of target {:?}.", cx.target.name),
     };
     let mut fix = Fix::new(FixKind::ConfigChange, summary);
@@ -707,7 +717,11 @@ mod tests {
         assert!(!text.contains("very-secret-external"), "{text}");
         let t = target(None);
         let fix = trust_policy(&cx(&t));
-        assert!(fix.policy.as_ref().is_some_and(|p| p["Statement"][0].get("Condition").is_none()));
+        assert!(
+            fix.policy
+                .as_ref()
+                .is_some_and(|p| p["Statement"][0].get("Condition").is_none())
+        );
         assert!(fix.summary.contains("external_id"));
     }
 
@@ -727,7 +741,10 @@ mod tests {
         );
         assert_eq!(
             model_arns("amazon.titan-text-express-v1", "eu-west-3", "1"),
-            vec!["arn:aws:bedrock:eu-west-3::foundation-model/amazon.titan-text-express-v1".to_string()]
+            vec![
+                "arn:aws:bedrock:eu-west-3::foundation-model/amazon.titan-text-express-v1"
+                    .to_string()
+            ]
         );
     }
 
@@ -736,12 +753,21 @@ mod tests {
         let msg = "User: arn:aws:sts::333333333333:assumed-role/R/s is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-east-1::foundation-model/x with an explicit deny in a service control policy: arn:aws:organizations::999999999999:policy/o-demo12345/service_control_policy/p-sandbox1";
         assert_eq!(
             policy_arn_in(msg).as_deref(),
-            Some("arn:aws:organizations::999999999999:policy/o-demo12345/service_control_policy/p-sandbox1")
+            Some(
+                "arn:aws:organizations::999999999999:policy/o-demo12345/service_control_policy/p-sandbox1"
+            )
         );
-        assert_eq!(policy_arn_in("User: arn:aws:sts::1:assumed-role/R/s is not authorized"), None);
+        assert_eq!(
+            policy_arn_in("User: arn:aws:sts::1:assumed-role/R/s is not authorized"),
+            None
+        );
         let t = target(None);
         let fix = scp(&cx(&t), "bedrock:InvokeModel", msg);
-        assert!(fix.commands.iter().any(|c| c.contains("--policy-id p-sandbox1")));
+        assert!(
+            fix.commands
+                .iter()
+                .any(|c| c.contains("--policy-id p-sandbox1"))
+        );
     }
 
     #[test]
@@ -760,8 +786,16 @@ mod tests {
         let mut c = cx(&t);
         c.model = "eu.mistral.mistral-large-2402-v1:0";
         let fix = model_access(&c, true);
-        assert!(fix.commands.iter().all(|x| x.contains("--region ap-northeast-1")));
-        assert!(fix.commands.iter().all(|x| x.contains("--model-id mistral.mistral-large-2402-v1:0")));
+        assert!(
+            fix.commands
+                .iter()
+                .all(|x| x.contains("--region ap-northeast-1"))
+        );
+        assert!(
+            fix.commands
+                .iter()
+                .all(|x| x.contains("--model-id mistral.mistral-large-2402-v1:0"))
+        );
         assert!(fix.summary.contains("before 2025-10"));
         assert_eq!(profile_prefix("eu-west-3"), "eu.");
         assert_eq!(profile_prefix("us-west-2"), "us.");

@@ -353,7 +353,10 @@ fn read_evidence<T>(call: String, read: &Read<T>, ok: String, not_permitted: Str
             "failed",
             format!(
                 "could not read it: {}{}",
-                e.code.as_deref().map(|c| format!("{c}: ")).unwrap_or_default(),
+                e.code
+                    .as_deref()
+                    .map(|c| format!("{c}: "))
+                    .unwrap_or_default(),
                 e.message
             ),
             Some(e.clone()),
@@ -444,7 +447,10 @@ async fn gather(
         let mut ev = read_evidence(
             format!("iam:GetRole {name}"),
             &read,
-            format!("read the trust policy of {role} (sts:ExternalId values shown as {})", fix::EXTERNAL_ID_PLACEHOLDER),
+            format!(
+                "read the trust policy of {role} (sts:ExternalId values shown as {})",
+                fix::EXTERNAL_ID_PLACEHOLDER
+            ),
             format!("could not read the trust policy: the role {role} lacks iam:GetRole on itself"),
         );
         if let Read::Read(doc) = read {
@@ -670,8 +676,9 @@ fn build_steps(
         match failure(Some(ar)) {
             None => {
                 s2.status = StepStatus::Pass;
-                s2.findings
-                    .push(format!("the role {role_name} trusts the source: AssumeRole succeeded"));
+                s2.findings.push(format!(
+                    "the role {role_name} trusts the source: AssumeRole succeeded"
+                ));
                 if let Some(ev) = g.trust {
                     s2.evidence.push(ev);
                 }
@@ -713,7 +720,8 @@ fn build_steps(
                                 s2.findings.push("this target sends no ExternalId: if the role's trust policy requires one, set external_id on the target".to_string());
                             }
                             push_trust_fixes(&mut s2, cx);
-                            s3.findings.push("cause: step 2 (trust policy, target side)".to_string());
+                            s3.findings
+                                .push("cause: step 2 (trust policy, target side)".to_string());
                         }
                         Some(d) => {
                             s2.status = StepStatus::Unknown;
@@ -738,7 +746,10 @@ fn build_steps(
                     },
                     Reason::AssumeRoleNotPermitted => {
                         s2.status = StepStatus::Unknown;
-                        s2.findings.push("not checked: AWS stopped at the caller's own policy (step 3)".to_string());
+                        s2.findings.push(
+                            "not checked: AWS stopped at the caller's own policy (step 3)"
+                                .to_string(),
+                        );
                         s3.findings.push("the source principal's identity policy does not allow sts:AssumeRole on the role (caller side)".to_string());
                         s3.fixes.push(fix::source_assume_policy(cx));
                     }
@@ -748,7 +759,10 @@ fn build_steps(
                     }
                     Reason::SessionDurationExceeded => {
                         s2.status = StepStatus::Unknown;
-                        s2.findings.push("not checked: AWS refused the requested session duration first".to_string());
+                        s2.findings.push(
+                            "not checked: AWS refused the requested session duration first"
+                                .to_string(),
+                        );
                         s3.fixes.extend(fix::session_duration(cx));
                     }
                     other => {
@@ -763,7 +777,7 @@ fn build_steps(
     steps.push(s3);
 
     // 4. Bedrock permissions; 5. model access and region; 6. invocation.
-    let assumed = role.map_or("the caller".to_string(), |r| format!("{r}"));
+    let assumed = role.unwrap_or("the caller");
     let mut s4 = Step::new(
         StepId::BedrockPermission,
         format!("Bedrock permissions of {assumed} on {}", cx.model),
@@ -790,7 +804,11 @@ fn build_steps(
         // Which failure explains which cause.
         let perm = [(Layer::Invoke, inv), (Layer::ModelAccess, ma)]
             .into_iter()
-            .find_map(|(l, r)| failure(r).filter(|f| permission_cause(f.reason)).map(|f| (l, f)));
+            .find_map(|(l, r)| {
+                failure(r)
+                    .filter(|f| permission_cause(f.reason))
+                    .map(|f| (l, f))
+            });
         let model = [(Layer::ModelAccess, ma), (Layer::Invoke, inv)]
             .into_iter()
             .find_map(|(l, r)| failure(r).filter(|f| model_cause(f.reason)).map(|f| (l, f)));
@@ -846,34 +864,33 @@ fn build_steps(
                     }
                 }
             }
-            None => {
-                match (inv, failure(inv)) {
-                    (Some(_), None) => {
-                        s4.status = StepStatus::Pass;
+            None => match (inv, failure(inv)) {
+                (Some(_), None) => {
+                    s4.status = StepStatus::Pass;
+                    s4.findings
+                        .push("the invocation was authorised".to_string());
+                }
+                (Some(_), Some(f)) if model_cause(f.reason) => {
+                    s4.status = StepStatus::Pass;
+                    s4.findings.push("IAM authorised the invocation (Bedrock refused it for a model-access reason, after authorisation)".to_string());
+                }
+                _ => {
+                    s4.status = match role_decision {
+                        Some(SimDecision::Allowed) => StepStatus::Pass,
+                        Some(_) => StepStatus::Fail,
+                        None => StepStatus::Unknown,
+                    };
+                    if s4.status == StepStatus::Fail {
+                        s4.reason = Some(Reason::BedrockNotPermitted);
+                        s4.class = Some(Reason::BedrockNotPermitted.class());
+                        s4.fixes.push(fix::invoke_permission(cx, false));
+                    }
+                    if s4.status == StepStatus::Unknown {
                         s4.findings
-                            .push("the invocation was authorised".to_string());
-                    }
-                    (Some(_), Some(f)) if model_cause(f.reason) => {
-                        s4.status = StepStatus::Pass;
-                        s4.findings.push("IAM authorised the invocation (Bedrock refused it for a model-access reason, after authorisation)".to_string());
-                    }
-                    _ => {
-                        s4.status = match role_decision {
-                            Some(SimDecision::Allowed) => StepStatus::Pass,
-                            Some(_) => StepStatus::Fail,
-                            None => StepStatus::Unknown,
-                        };
-                        if s4.status == StepStatus::Fail {
-                            s4.reason = Some(Reason::BedrockNotPermitted);
-                            s4.class = Some(Reason::BedrockNotPermitted.class());
-                            s4.fixes.push(fix::invoke_permission(cx, false));
-                        }
-                        if s4.status == StepStatus::Unknown {
-                            s4.findings.push("not established: the invocation did not answer".to_string());
-                        }
+                            .push("not established: the invocation did not answer".to_string());
                     }
                 }
-            }
+            },
         }
 
         // 5.
@@ -897,7 +914,9 @@ fn build_steps(
                         a.authorization == "NOT_AUTHORIZED" || a.entitlement == "NOT_AVAILABLE"
                     });
                 match f.reason {
-                    Reason::ModelAccessNotGranted => s5.fixes.push(fix::model_access(cx, old_world)),
+                    Reason::ModelAccessNotGranted => {
+                        s5.fixes.push(fix::model_access(cx, old_world))
+                    }
                     Reason::ModelAccessPending => s5.fixes.push(fix::wait(cx)),
                     Reason::MarketplaceSubscriptionRequired => s5.fixes.push(fix::marketplace(cx)),
                     Reason::UseCaseFormRequired => s5.fixes.push(fix::use_case_form(cx)),
@@ -941,33 +960,37 @@ fn build_steps(
                     other => s5.fixes.push(fix::advice(other.fix())),
                 }
             }
-            None => match (ma, failure(ma)) {
-                (Some(_), Some(f)) if !permission_cause(f.reason) => {
-                    s5 = s5.failed_with(Layer::ModelAccess, f);
-                    s5.fixes.push(fix::advice(f.reason.fix()));
-                }
-                (Some(_), Some(_)) => {
-                    s5.status = StepStatus::Unknown;
-                    s5.findings.push("not established: the role may not read the model's availability (step 4)".to_string());
-                }
-                (Some(_), None) => {
-                    s5.status = StepStatus::Pass;
-                    if let Some(a) = &report.availability {
-                        s5.findings.push(format!(
+            None => {
+                match (ma, failure(ma)) {
+                    (Some(_), Some(f)) if !permission_cause(f.reason) => {
+                        s5 = s5.failed_with(Layer::ModelAccess, f);
+                        s5.fixes.push(fix::advice(f.reason.fix()));
+                    }
+                    (Some(_), Some(_)) => {
+                        s5.status = StepStatus::Unknown;
+                        s5.findings.push("not established: the role may not read the model's availability (step 4)".to_string());
+                    }
+                    (Some(_), None) => {
+                        s5.status = StepStatus::Pass;
+                        if let Some(a) = &report.availability {
+                            s5.findings.push(format!(
                             "GetFoundationModelAvailability: authorization={} entitlement={} agreement={} region={}",
                             a.authorization, a.entitlement, a.agreement, a.region
                         ));
+                        }
+                    }
+                    (None, _) => {
+                        s5.status = if passed(inv) {
+                            StepStatus::Pass
+                        } else {
+                            StepStatus::Unknown
+                        };
+                        s5.findings.push(
+                            "model_access = false: the control-plane check is off".to_string(),
+                        );
                     }
                 }
-                (None, _) => {
-                    s5.status = if passed(inv) {
-                        StepStatus::Pass
-                    } else {
-                        StepStatus::Unknown
-                    };
-                    s5.findings.push("model_access = false: the control-plane check is off".to_string());
-                }
-            },
+            }
         }
 
         // 6.
@@ -988,16 +1011,18 @@ fn build_steps(
             (Some(_), Some(f)) => {
                 s6 = s6.failed_with(Layer::Invoke, f);
                 if permission_cause(f.reason) {
-                    s6.findings.push("cause: step 4 (Bedrock permissions)".to_string());
+                    s6.findings
+                        .push("cause: step 4 (Bedrock permissions)".to_string());
                 } else if model_cause(f.reason) {
-                    s6.findings.push("cause: step 5 (model access and region)".to_string());
+                    s6.findings
+                        .push("cause: step 5 (model access and region)".to_string());
                 } else {
                     s6.fixes.push(fix::advice(f.reason.fix()));
                 }
-                if target.settings.expect == Expect::Deny
-                    && f.reason.class() == Class::Access
-                {
-                    s6.findings.push("expected: this target must be denied (expect = \"deny\")".to_string());
+                if target.settings.expect == Expect::Deny && f.reason.class() == Class::Access {
+                    s6.findings.push(
+                        "expected: this target must be denied (expect = \"deny\")".to_string(),
+                    );
                 }
             }
         }

@@ -71,7 +71,13 @@ fn step(out: &mut String, s: &Step, show_documents: bool) {
         StepStatus::Unknown => " (unknown)",
         _ => "",
     };
-    let _ = writeln!(out, "  {} {}. {}{status}", mark(s.status), s.number, s.title);
+    let _ = writeln!(
+        out,
+        "  {} {}. {}{status}",
+        mark(s.status),
+        s.number,
+        s.title
+    );
     let pad = "       ";
     if s.status == StepStatus::Fail
         && let Some(r) = s.reason
