@@ -126,7 +126,7 @@ fn simulate(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiError
     authorize(ctx, "iam:SimulatePrincipalPolicy", source)?;
     let policies = source_policies(ctx, source).ok_or_else(|| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             "NoSuchEntity",
             format!("PolicySourceArn {source} does not exist in this account."),
         )
