@@ -639,3 +639,32 @@ fn no_secret_of_the_scenario_appears_in_any_diagnose_output() {
         "a session access key id leaked"
     );
 }
+
+#[test]
+fn a_same_account_target_without_bedrock_permissions_gets_a_policy_for_the_source_user() {
+    let lab = Lab::start();
+    let path = lab.path("exporter.toml");
+    let mut cfg = std::fs::read_to_string(&path).expect("read");
+    cfg.push_str(
+        "\n[[targets]]\nname = \"own-account\"\nsource = \"platform\"\nregions = [\"us-east-1\"]\nmodels = [\"anthropic.claude-3-haiku-20240307-v1:0\"]\n",
+    );
+    std::fs::write(&path, cfg).expect("write");
+    let (code, t) = lab.diagnose_json("own-account");
+    assert_eq!(code, 1);
+    assert_eq!(step(&t, "trust_policy")["status"], "pass");
+    assert_eq!(step(&t, "role_assumption")["status"], "pass");
+    assert_eq!(t["failing_step"], "bedrock_permission", "{t:#}");
+    assert_eq!(t["reason"], "bedrock_not_permitted");
+    let perm = step(&t, "bedrock_permission");
+    // bedrock-prober may simulate itself: no identity policy allows Bedrock.
+    assert_eq!(perm["evidence"][0]["decision"], "implicitDeny", "{perm:#}");
+    let fix = perm["fixes"][0].clone();
+    assert_eq!(
+        fix["principal"],
+        "arn:aws:iam::111111111111:user/bedrock-prober"
+    );
+    apply(&lab, &fix);
+    let (code, t) = lab.diagnose_json("own-account");
+    assert_eq!(step(&t, "bedrock_permission")["status"], "pass", "{t:#}");
+    assert_eq!(code, 0, "{t:#}");
+}

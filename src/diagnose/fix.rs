@@ -125,6 +125,18 @@ pub struct FixContext<'a> {
     pub target_account: &'a str,
 }
 
+impl FixContext<'_> {
+    /// The principal that calls Bedrock: the target's role, or for a same-account target the
+    /// source principal.
+    pub fn invoker(&self) -> String {
+        self.target
+            .role_arn
+            .clone()
+            .or_else(|| self.source_principal.map(str::to_string))
+            .unwrap_or_else(|| "the source principal".to_string())
+    }
+}
+
 /// `arn:aws:iam::<account>:root` or a placeholder when the account is unknown.
 fn account_root(account: Option<&str>) -> String {
     format!(
@@ -335,7 +347,7 @@ pub fn session_duration(cx: &FixContext<'_>) -> Vec<Fix> {
 /// The role's identity policies must allow invoking the model (and, for the control-plane
 /// check, reading its availability).
 pub fn invoke_permission(cx: &FixContext<'_>, control_plane: bool) -> Fix {
-    let role = cx.target.role_arn.clone().unwrap_or_default();
+    let role = cx.invoker();
     let mut statements = vec![json!({
         "Effect": "Allow",
         "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
@@ -355,22 +367,23 @@ pub fn invoke_permission(cx: &FixContext<'_>, control_plane: bool) -> Fix {
             cx.target_account
         ),
     );
-    fix.principal = Some(role);
+    fix.principal = Some(role.clone());
     fix.account = Some(cx.target_account.to_string());
     fix.region = Some(cx.region.to_string());
     fix.model = Some(cx.model.to_string());
     fix.action = Some("bedrock:InvokeModel".to_string());
     fix.policy = Some(json!({"Version": "2012-10-17", "Statement": statements}));
     fix.commands.push(format!(
-        "aws iam put-role-policy --role-name {} --policy-name bedrock-invoke --policy-document file://bedrock-invoke.json",
-        cx.target.role_name()
+        "aws iam put-{kind}-policy --{kind}-name {} --policy-name bedrock-invoke --policy-document file://bedrock-invoke.json",
+        role.rsplit('/').next().unwrap_or_default(),
+        kind = if role.contains(":user/") { "user" } else { "role" }
     ));
     fix
 }
 
 /// An identity policy of the role explicitly denies the action.
 pub fn role_remove_deny(cx: &FixContext<'_>, action: &str, policy_arn: Option<String>) -> Fix {
-    let role = cx.target.role_arn.clone().unwrap_or_default();
+    let role = cx.invoker();
     let resource = model_arns(cx.model, cx.region, cx.target_account)
         .into_iter()
         .next()
@@ -511,7 +524,7 @@ pub fn wait(cx: &FixContext<'_>) -> Fix {
 /// Third-party models subscribe through AWS Marketplace on first invocation: the invoking role
 /// needs the Marketplace permissions.
 pub fn marketplace(cx: &FixContext<'_>) -> Fix {
-    let role = cx.target.role_arn.clone().unwrap_or_default();
+    let role = cx.invoker();
     let model = base_model(cx.model);
     let mut fix = Fix::new(
         FixKind::IdentityPolicy,

@@ -439,38 +439,43 @@ async fn gather(
         g.source_sim = Some((ev, decision));
     }
 
-    // Target side, once assumed.
-    if let (Some(role), Some(creds)) = (role_arn, access.target_credentials.as_ref()) {
-        let name = target.role_name();
-        let read =
-            evidence::trust_policy(&access.sdk, creds.clone(), timeout, name, &secrets).await;
-        let mut ev = read_evidence(
-            format!("iam:GetRole {name}"),
-            &read,
-            format!(
-                "read the trust policy of {role} (sts:ExternalId values shown as {})",
-                fix::EXTERNAL_ID_PLACEHOLDER
-            ),
-            format!("could not read the trust policy: the role {role} lacks iam:GetRole on itself"),
-        );
-        if let Read::Read(doc) = read {
-            ev.trust_policy = Some(doc);
+    // Target side, once assumed (a same-account target: the source principal itself).
+    let invoker = role_arn.or(principal);
+    if let (Some(invoker), Some(creds)) = (invoker, access.target_credentials.as_ref()) {
+        if let Some(role) = role_arn {
+            let name = target.role_name();
+            let read =
+                evidence::trust_policy(&access.sdk, creds.clone(), timeout, name, &secrets).await;
+            let mut ev = read_evidence(
+                format!("iam:GetRole {name}"),
+                &read,
+                format!(
+                    "read the trust policy of {role} (sts:ExternalId values shown as {})",
+                    fix::EXTERNAL_ID_PLACEHOLDER
+                ),
+                format!(
+                    "could not read the trust policy: the role {role} lacks iam:GetRole on itself"
+                ),
+            );
+            if let Read::Read(doc) = read {
+                ev.trust_policy = Some(doc);
+            }
+            g.trust = Some(ev);
         }
-        g.trust = Some(ev);
 
         let arns = fix::simulated_arns(&key.model_id, &key.aws_region, &report.account_id);
         let read = evidence::simulate(
             &access.sdk,
             creds.clone(),
             timeout,
-            role,
+            invoker,
             &["bedrock:InvokeModel"],
             &arns,
             &secrets,
         )
         .await;
         let call = format!(
-            "iam:SimulatePrincipalPolicy {role} bedrock:InvokeModel on {}",
+            "iam:SimulatePrincipalPolicy {invoker} bedrock:InvokeModel on {}",
             arns.join(", ")
         );
         let mut ev = read_evidence(
@@ -478,7 +483,7 @@ async fn gather(
             &read,
             String::new(),
             format!(
-                "could not simulate the role's policies: the role {role} lacks iam:SimulatePrincipalPolicy on itself"
+                "could not simulate the policies of {invoker}: it lacks iam:SimulatePrincipalPolicy on itself"
             ),
         );
         let mut decision = None;
@@ -486,12 +491,15 @@ async fn gather(
             let d = evidence::overall(results);
             decision = Some(d);
             ev.summary = match d {
-                SimDecision::Allowed => {
-                    "the role's identity policies allow bedrock:InvokeModel on the model (allowed)"
-                        .to_string()
-                }
-                SimDecision::ImplicitDeny => "implicitDeny: no identity policy of the role allows bedrock:InvokeModel on the model".to_string(),
-                SimDecision::ExplicitDeny => "explicitDeny: an identity policy of the role denies bedrock:InvokeModel on the model".to_string(),
+                SimDecision::Allowed => format!(
+                    "allowed: the identity policies of {invoker} allow bedrock:InvokeModel on the model"
+                ),
+                SimDecision::ImplicitDeny => format!(
+                    "implicitDeny: no identity policy of {invoker} allows bedrock:InvokeModel on the model"
+                ),
+                SimDecision::ExplicitDeny => format!(
+                    "explicitDeny: an identity policy of {invoker} denies bedrock:InvokeModel on the model"
+                ),
             };
             ev.decision = Some(d);
             ev.results = results.clone();
@@ -859,8 +867,10 @@ fn build_steps(
                             Some(SimDecision::ExplicitDeny) => "an identity policy of the role denies it (explicitDeny)".to_string(),
                             None => format!("the assumed role is not allowed {action} on the model"),
                         });
-                        s4.fixes
-                            .push(fix::invoke_permission(cx, l == Layer::ModelAccess));
+                        s4.fixes.push(fix::invoke_permission(
+                            cx,
+                            failure(ma).is_some_and(|f| f.reason == Reason::BedrockNotPermitted),
+                        ));
                     }
                 }
             }
@@ -1038,4 +1048,260 @@ fn push_trust_fixes(step: &mut Step, cx: &FixContext<'_>) {
         step.fixes.push(fix::set_external_id(cx));
     }
     step.fixes.push(fix::trust_policy(cx));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{InvokeMode, ProbeSettings};
+    use std::time::{Duration, SystemTime};
+
+    fn target(external_id: Option<&str>, invoke: InvokeMode) -> Target {
+        Target {
+            name: "t".into(),
+            source: "platform".into(),
+            role_arn: Some("arn:aws:iam::222222222222:role/ProbeRole".into()),
+            external_id: external_id.map(str::to_string),
+            regions: vec!["us-east-1".into()],
+            models: vec!["anthropic.claude-3-haiku-20240307-v1:0".into()],
+            settings: ProbeSettings {
+                interval: Duration::from_secs(60),
+                timeout: Duration::from_secs(5),
+                concurrency: 1,
+                invoke,
+                invoke_interval: Duration::from_secs(60),
+                model_access: true,
+                session_name: "s".into(),
+                session_duration: Duration::from_secs(900),
+                max_tokens: 1,
+                expect: Expect::Allow,
+            },
+        }
+    }
+
+    fn layer(layer: Layer, failed: Option<(Reason, &str)>) -> LayerResult {
+        LayerResult {
+            layer,
+            status: match failed {
+                None => LayerStatus::Passed,
+                Some((reason, code)) => LayerStatus::Failed(Failure {
+                    reason,
+                    error_code: Some(code.to_string()),
+                    http_status: Some(403),
+                    request_id: Some("req-1".into()),
+                    message: "User: x is not authorized to perform: sts:AssumeRole".into(),
+                }),
+            },
+            duration: Duration::ZERO,
+            call: String::new(),
+        }
+    }
+
+    fn report(layers: Vec<LayerResult>) -> ProbeReport {
+        ProbeReport {
+            key: TupleKey {
+                target: "t".into(),
+                aws_region: "us-east-1".into(),
+                model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
+            },
+            account_id: "222222222222".into(),
+            role_name: "ProbeRole".into(),
+            layers,
+            availability: None,
+            tokens: None,
+            invoke_ran: true,
+            finished_at: SystemTime::now(),
+        }
+    }
+
+    fn cx(t: &Target) -> FixContext<'_> {
+        FixContext {
+            target: t,
+            region: "us-east-1",
+            model: "anthropic.claude-3-haiku-20240307-v1:0",
+            source_account: Some("111111111111"),
+            source_principal: Some("arn:aws:iam::111111111111:user/prober"),
+            target_account: "222222222222",
+        }
+    }
+
+    fn sim(decision: Option<SimDecision>) -> (Evidence, Option<SimDecision>) {
+        let ev = Evidence {
+            call: "iam:SimulatePrincipalPolicy".into(),
+            outcome: if decision.is_some() {
+                "read"
+            } else {
+                "not_permitted"
+            },
+            summary: String::new(),
+            decision,
+            results: Vec::new(),
+            trust_policy: None,
+            error: None,
+        };
+        (ev, decision)
+    }
+
+    fn by_id(steps: &[Step], id: StepId) -> &Step {
+        steps
+            .iter()
+            .find(|s| s.step == id)
+            .unwrap_or_else(|| panic!("no step {id:?}"))
+    }
+
+    fn denied_assume_role() -> ProbeReport {
+        report(vec![
+            layer(Layer::Credentials, None),
+            layer(
+                Layer::AssumeRole,
+                Some((Reason::AssumeRoleDenied, "AccessDenied")),
+            ),
+        ])
+    }
+
+    #[test]
+    fn assume_role_denied_with_the_caller_side_denying_blames_the_source_policy() {
+        let t = target(Some("ext"), InvokeMode::Converse);
+        let g = Gathered {
+            source_sim: Some(sim(Some(SimDecision::ImplicitDeny))),
+            ..Gathered::default()
+        };
+        let steps = build_steps(&cx(&t), &denied_assume_role(), g, None);
+        assert_eq!(
+            by_id(&steps, StepId::TrustPolicy).status,
+            StepStatus::Unknown
+        );
+        let s3 = by_id(&steps, StepId::RoleAssumption);
+        assert_eq!(s3.status, StepStatus::Fail);
+        assert_eq!(s3.fixes[0].kind, fix::FixKind::IdentityPolicy);
+        assert_eq!(
+            s3.fixes[0].resource.as_deref(),
+            Some("arn:aws:iam::222222222222:role/ProbeRole")
+        );
+        for later in [
+            StepId::BedrockPermission,
+            StepId::ModelAccess,
+            StepId::Invocation,
+        ] {
+            assert_eq!(by_id(&steps, later).status, StepStatus::NotReached);
+        }
+    }
+
+    #[test]
+    fn assume_role_denied_with_an_explicit_deny_on_the_caller_asks_to_remove_it() {
+        let t = target(Some("ext"), InvokeMode::Converse);
+        let g = Gathered {
+            source_sim: Some(sim(Some(SimDecision::ExplicitDeny))),
+            ..Gathered::default()
+        };
+        let steps = build_steps(&cx(&t), &denied_assume_role(), g, None);
+        let s3 = by_id(&steps, StepId::RoleAssumption);
+        assert_eq!(s3.fixes[0].kind, fix::FixKind::RemoveDeny);
+    }
+
+    #[test]
+    fn assume_role_denied_without_evidence_stays_honest_about_the_ambiguity() {
+        let t = target(None, InvokeMode::Converse);
+        let g = Gathered {
+            source_sim: Some(sim(None)),
+            ..Gathered::default()
+        };
+        let steps = build_steps(&cx(&t), &denied_assume_role(), g, None);
+        let s2 = by_id(&steps, StepId::TrustPolicy);
+        assert_eq!(s2.status, StepStatus::Fail);
+        assert!(s2.findings.iter().any(|f| f.contains("same text")));
+        // No external id configured: the config fix comes first, then the trust policy.
+        assert_eq!(s2.fixes[0].kind, fix::FixKind::ConfigChange);
+        assert_eq!(s2.fixes[1].kind, fix::FixKind::TrustPolicy);
+        let s3 = by_id(&steps, StepId::RoleAssumption);
+        assert_eq!(s3.fixes[0].kind, fix::FixKind::IdentityPolicy);
+    }
+
+    #[test]
+    fn with_invocation_off_the_policy_simulator_decides_the_permission_step() {
+        let t = target(None, InvokeMode::None);
+        let r = report(vec![
+            layer(Layer::Credentials, None),
+            layer(Layer::AssumeRole, None),
+            layer(Layer::ModelAccess, None),
+        ]);
+        let g = Gathered {
+            role_sim: Some(sim(Some(SimDecision::ImplicitDeny))),
+            ..Gathered::default()
+        };
+        let steps = build_steps(&cx(&t), &r, g, None);
+        let s4 = by_id(&steps, StepId::BedrockPermission);
+        assert_eq!(s4.status, StepStatus::Fail);
+        assert_eq!(s4.reason, Some(Reason::BedrockNotPermitted));
+        assert_eq!(
+            by_id(&steps, StepId::Invocation).status,
+            StepStatus::Unknown
+        );
+        let g = Gathered {
+            role_sim: Some(sim(Some(SimDecision::Allowed))),
+            ..Gathered::default()
+        };
+        let steps = build_steps(&cx(&t), &r, g, None);
+        assert_eq!(
+            by_id(&steps, StepId::BedrockPermission).status,
+            StepStatus::Pass
+        );
+    }
+
+    #[test]
+    fn a_throttled_invocation_is_its_own_failure_not_a_permission_problem() {
+        let t = target(None, InvokeMode::Converse);
+        let r = report(vec![
+            layer(Layer::Credentials, None),
+            layer(Layer::AssumeRole, None),
+            layer(Layer::ModelAccess, None),
+            layer(
+                Layer::Invoke,
+                Some((Reason::Throttled, "ThrottlingException")),
+            ),
+        ]);
+        let steps = build_steps(&cx(&t), &r, Gathered::default(), None);
+        assert_eq!(
+            by_id(&steps, StepId::BedrockPermission).status,
+            StepStatus::Unknown
+        );
+        let s6 = by_id(&steps, StepId::Invocation);
+        assert_eq!(s6.status, StepStatus::Fail);
+        assert_eq!(s6.fixes[0].kind, fix::FixKind::Advice);
+    }
+
+    #[test]
+    fn selection_errors_name_what_is_unknown() {
+        let cfg = crate::config::load_str(
+            std::path::Path::new("test.toml"),
+            "[[targets]]\nname = \"a\"\nregions = [\"us-east-1\"]\nmodels = [\"m1\", \"m2\"]\n",
+            crate::config::Format::Toml,
+            Vec::<(String, String)>::new(),
+        );
+        let Ok(cfg) = cfg else {
+            panic!("config does not load: {cfg:?}");
+        };
+        let sel = |t: Option<&str>, r: Option<&str>, m: Option<&str>| Selection {
+            target: t.map(str::to_string),
+            region: r.map(str::to_string),
+            model: m.map(str::to_string),
+        };
+        assert_eq!(select(&cfg, &sel(None, None, None)).map(|v| v.len()), Ok(2));
+        assert_eq!(
+            select(&cfg, &sel(None, None, Some("m2"))).map(|v| v.len()),
+            Ok(1)
+        );
+        assert!(matches!(
+            select(&cfg, &sel(Some("b"), None, None)),
+            Err(SelectionError::UnknownTarget(..))
+        ));
+        assert!(matches!(
+            select(&cfg, &sel(None, Some("eu-west-1"), None)),
+            Err(SelectionError::UnknownRegion(_))
+        ));
+        assert!(matches!(
+            select(&cfg, &sel(None, None, Some("m3"))),
+            Err(SelectionError::UnknownModel(_))
+        ));
+    }
 }
