@@ -57,6 +57,9 @@ pub struct SimResult {
     pub action: String,
     pub resource: String,
     pub decision: SimDecision,
+    /// Whether the organisation's SCPs allow it (reported for accounts in an organisation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_by_organizations: Option<bool>,
 }
 
 /// The overall decision: any explicit deny wins, then any implicit deny, else allowed.
@@ -150,6 +153,9 @@ pub async fn simulate(
                         PolicyEvaluationDecisionType::ExplicitDeny => SimDecision::ExplicitDeny,
                         _ => SimDecision::ImplicitDeny,
                     },
+                    allowed_by_organizations: r
+                        .organizations_decision_detail()
+                        .map(|o| o.allowed_by_organizations()),
                 })
                 .collect(),
         ),
@@ -336,6 +342,7 @@ mod tests {
             action: "a".into(),
             resource: "r".into(),
             decision: d,
+            allowed_by_organizations: None,
         };
         assert_eq!(overall(&[]), SimDecision::ImplicitDeny);
         assert_eq!(

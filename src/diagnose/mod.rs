@@ -497,6 +497,15 @@ async fn gather(
                 SimDecision::ImplicitDeny => format!(
                     "implicitDeny: no identity policy of {invoker} allows bedrock:InvokeModel on the model"
                 ),
+                SimDecision::ExplicitDeny
+                    if results
+                        .iter()
+                        .any(|r| r.allowed_by_organizations == Some(false)) =>
+                {
+                    format!(
+                        "explicitDeny: a service control policy of the organisation denies bedrock:InvokeModel for the account of {invoker}"
+                    )
+                }
                 SimDecision::ExplicitDeny => format!(
                     "explicitDeny: an identity policy of {invoker} denies bedrock:InvokeModel on the model"
                 ),
