@@ -473,7 +473,7 @@ pub fn model_access(cx: &FixContext<'_>, old_world: bool) -> Fix {
     let mut fix = Fix::new(
         FixKind::ModelAccess,
         format!(
-            "{world}. Enable access to {model} in account {} in region {r} (access in another region does not count).",
+            "{world}. Enable access to {model} in account {} in region {r} (access in another region does not count); the principal creating the agreement needs the Marketplace permissions of the policy below.",
             cx.target_account
         ),
     );
@@ -494,6 +494,25 @@ pub fn model_access(cx: &FixContext<'_>, old_world: bool) -> Fix {
         ),
         format!("aws bedrock get-foundation-model-availability --model-id {model} --region {r}"),
     ];
+    if model.starts_with("anthropic.") {
+        fix.commands.insert(
+            0,
+            format!(
+                "aws bedrock put-use-case-for-model-access --form-data fileb://use-case.json --region {r}"
+            ),
+        );
+    }
+    // Creating the agreement subscribes through AWS Marketplace: whoever runs the commands
+    // (or the invoking role, for the subscription on first invocation) needs these.
+    fix.principal = Some(cx.invoker());
+    fix.policy = Some(json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Effect": "Allow",
+            "Action": ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"],
+            "Resource": "*"
+        }]
+    }));
     fix.placeholders.push(Placeholder {
         placeholder: "<OFFER_TOKEN>".to_string(),
         meaning: "the offerToken printed by list-foundation-model-agreement-offers".to_string(),
