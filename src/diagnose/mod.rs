@@ -1227,6 +1227,27 @@ mod tests {
     }
 
     #[test]
+    fn a_trust_policy_denial_fails_the_trust_step_with_the_trust_policy_fix() {
+        let t = target(Some("ext"), InvokeMode::Converse);
+        let r = report(vec![
+            layer(Layer::Credentials, None),
+            layer(
+                Layer::AssumeRole,
+                Some((Reason::TrustPolicyDenied, "AccessDenied")),
+            ),
+        ]);
+        let steps = build_steps(&cx(&t), &r, Gathered::default(), None);
+        let s2 = by_id(&steps, StepId::TrustPolicy);
+        assert_eq!(s2.status, StepStatus::Fail);
+        assert_eq!(s2.reason, Some(Reason::TrustPolicyDenied));
+        assert_eq!(s2.fixes.len(), 1);
+        assert_eq!(s2.fixes[0].kind, fix::FixKind::TrustPolicy);
+        let s3 = by_id(&steps, StepId::RoleAssumption);
+        assert_eq!(s3.status, StepStatus::Fail);
+        assert!(s3.fixes.is_empty());
+    }
+
+    #[test]
     fn with_invocation_off_the_policy_simulator_decides_the_permission_step() {
         let t = target(None, InvokeMode::None);
         let r = report(vec![
