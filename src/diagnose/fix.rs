@@ -422,25 +422,24 @@ pub fn policy_arn_in(message: &str) -> Option<String> {
 }
 
 /// An SCP (or RCP) of the organisation denies the call for the target account.
-pub fn scp(cx: &FixContext<'_>, action: &str, message: &str) -> Fix {
+pub fn scp(cx: &FixContext<'_>, account: &str, action: &str, message: &str) -> Fix {
     let policy_arn = policy_arn_in(message);
     let mut fix = Fix::new(
         FixKind::Scp,
         format!(
-            "A service control policy of the organisation denies {action} for account {}{}. Ask the organisation's administrators (management account) to exempt this account or the role {} from that Deny, or to detach the SCP.",
-            cx.target_account,
+            "A service control policy of the organisation denies {action} for account {}{}. Ask the organisation's administrators (management account) to exempt this account or the calling principal from that Deny, or to detach the SCP.",
+            account,
             policy_arn
                 .as_deref()
                 .map(|p| format!(" ({p})"))
                 .unwrap_or_default(),
-            cx.target.role_arn.as_deref().unwrap_or("")
         ),
     );
-    fix.account = Some(cx.target_account.to_string());
+    fix.account = Some(account.to_string());
     fix.action = Some(action.to_string());
     fix.commands.push(format!(
         "aws organizations list-policies-for-target --target-id {} --filter SERVICE_CONTROL_POLICY",
-        cx.target_account
+        account
     ));
     if let Some(id) = policy_arn.as_deref().and_then(|a| a.rsplit('/').next()) {
         fix.commands.push(format!(
@@ -794,7 +793,7 @@ mod tests {
             None
         );
         let t = target(None);
-        let fix = scp(&cx(&t), "bedrock:InvokeModel", msg);
+        let fix = scp(&cx(&t), "333333333333", "bedrock:InvokeModel", msg);
         assert!(
             fix.commands
                 .iter()

@@ -774,6 +774,15 @@ fn build_steps(
                         s2.status = StepStatus::Unknown;
                         s3.fixes.push(fix::source_remove_deny(cx));
                     }
+                    Reason::ScpDenied => {
+                        s2.status = StepStatus::Unknown;
+                        let account = cx.source_account.unwrap_or("the source account");
+                        s3.findings.push(format!(
+                            "a service control policy of the organisation denies sts:AssumeRole for {account} (caller side)"
+                        ));
+                        s3.fixes
+                            .push(fix::scp(cx, account, "sts:AssumeRole", &f.message));
+                    }
                     Reason::SessionDurationExceeded => {
                         s2.status = StepStatus::Unknown;
                         s2.findings.push(
@@ -852,7 +861,8 @@ fn build_steps(
                         if role_decision == Some(SimDecision::Allowed) {
                             s4.findings.push("the role's own identity policies allow it: only the organisation's SCP denies".to_string());
                         }
-                        s4.fixes.push(fix::scp(cx, action, &f.message));
+                        s4.fixes
+                            .push(fix::scp(cx, cx.target_account, action, &f.message));
                     }
                     Reason::ExplicitDeny => {
                         s4.findings.push(format!(
