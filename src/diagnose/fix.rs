@@ -422,7 +422,7 @@ pub fn policy_arn_in(message: &str) -> Option<String> {
 }
 
 /// An SCP (or RCP) of the organisation denies the call for the target account.
-pub fn scp(cx: &FixContext<'_>, account: &str, action: &str, message: &str) -> Fix {
+pub fn scp(account: &str, action: &str, message: &str) -> Fix {
     let policy_arn = policy_arn_in(message);
     let mut fix = Fix::new(
         FixKind::Scp,
@@ -793,7 +793,7 @@ mod tests {
             None
         );
         let t = target(None);
-        let fix = scp(&cx(&t), "333333333333", "bedrock:InvokeModel", msg);
+        let fix = scp("333333333333", "bedrock:InvokeModel", msg);
         assert!(
             fix.commands
                 .iter()

@@ -781,7 +781,7 @@ fn build_steps(
                             "a service control policy of the organisation denies sts:AssumeRole for {account} (caller side)"
                         ));
                         s3.fixes
-                            .push(fix::scp(cx, account, "sts:AssumeRole", &f.message));
+                            .push(fix::scp(account, "sts:AssumeRole", &f.message));
                     }
                     Reason::SessionDurationExceeded => {
                         s2.status = StepStatus::Unknown;
@@ -862,7 +862,7 @@ fn build_steps(
                             s4.findings.push("the role's own identity policies allow it: only the organisation's SCP denies".to_string());
                         }
                         s4.fixes
-                            .push(fix::scp(cx, cx.target_account, action, &f.message));
+                            .push(fix::scp(cx.target_account, action, &f.message));
                     }
                     Reason::ExplicitDeny => {
                         s4.findings.push(format!(
