@@ -792,7 +792,6 @@ mod tests {
             policy_arn_in("User: arn:aws:sts::1:assumed-role/R/s is not authorized"),
             None
         );
-        let t = target(None);
         let fix = scp("333333333333", "bedrock:InvokeModel", msg);
         assert!(
             fix.commands
