@@ -219,7 +219,8 @@ async fn the_debug_trace_shows_each_layer_call_outcome_and_reason() {
     );
     assert!(body.contains("AccessDenied"));
     assert!(body.contains("req-0001"));
-    assert!(body.contains("model_access  not attempted"), "{body}");
+    assert!(body.contains("model_access  not reached"), "{body}");
+    assert!(body.contains("fix: "), "{body}");
     assert!(!body.contains("secret-external-id"));
     r.stop().await;
 }
@@ -293,7 +294,10 @@ async fn unknown_paths_are_404_and_reload_needs_post() {
     assert_eq!(status, 200);
     assert!(ctype.starts_with("text/html"));
     assert!(
-        body.contains("/probe?target=staging&amp;debug=true"),
+        body.contains(&format!(
+            "/probe?target=staging&amp;region=us-east-1&amp;model={}&amp;debug=true",
+            MODEL.replace(':', "%3A")
+        )),
         "{body}"
     );
     r.stop().await;
