@@ -210,7 +210,13 @@ fn geo_prefix(region: &str) -> Option<&'static str> {
 
 /// The fix for `reason` in one line, with the tuple's facts filled in where that reads better
 /// than the generic text. Only configuration values are used (never the external id).
-pub fn fix_line(reason: Reason, row: &Row, role_arn: Option<&str>) -> String {
+/// `source_account` is the source's `expected_account`, when configured.
+pub fn fix_line(
+    reason: Reason,
+    row: &Row,
+    role_arn: Option<&str>,
+    source_account: Option<&str>,
+) -> String {
     let acct = if row.account_id.is_empty() {
         "the target account".to_string()
     } else {
@@ -219,7 +225,17 @@ pub fn fix_line(reason: Reason, row: &Row, role_arn: Option<&str>) -> String {
     let role = role_arn.unwrap_or("the role");
     let model = &row.model_id;
     let region = &row.aws_region;
+    let source = match source_account {
+        Some(a) => format!("the source account {a}"),
+        None => "the source account".to_string(),
+    };
     let specific = match reason {
+        Reason::AssumeRoleDenied => Some(format!(
+            "check that {role} exists, that its trust policy allows {source} (with the sts:ExternalId condition matching the configured external id), and that the source may sts:AssumeRole on it; `diagnose` narrows it down"
+        )),
+        Reason::TrustPolicyDenied => Some(format!(
+            "the trust policy of {role} must allow {source} (with the sts:ExternalId condition matching the configured external id) and must not deny it"
+        )),
         Reason::AssumeRoleNotPermitted => Some(format!(
             "allow sts:AssumeRole on {role} in the source principal's identity policy"
         )),
@@ -366,10 +382,18 @@ fn row(
         debug_url: debug_url(key),
     };
     let role_arn = target.and_then(|t| t.role_arn.as_deref());
+    let source_account = match (config, target) {
+        (Some(c), Some(t)) => c
+            .sources
+            .iter()
+            .find(|s| s.name == t.source)
+            .and_then(|s| s.expected_account.as_deref()),
+        _ => None,
+    };
     r.fix = match (r.state, r.reason) {
         // A guardrail that held needs no fix.
         (RowState::DeniedAsExpected, _) => None,
-        (_, Some((_, reason))) => Some(fix_line(reason, &r, role_arn)),
+        (_, Some((_, reason))) => Some(fix_line(reason, &r, role_arn, source_account)),
         (RowState::Failing, None) => Some(
             "access went through but this target expects it to be denied: restore the deny (SCP, policy or grant)"
                 .to_string(),
@@ -565,22 +589,26 @@ main{padding:14px 20px}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid var(--line)}
 th,td{border-bottom:1px solid var(--line);padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#f0f3f6;font-size:12px;text-transform:uppercase;letter-spacing:.03em;color:var(--mute)}
-td.id{font-weight:600;word-break:break-word}
-td.id small,td small{display:block;font-weight:400;color:var(--mute);word-break:break-word}
-code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;word-break:break-all}
-.st{font-weight:600;white-space:nowrap}
+td.id{font-weight:600;min-width:10em;overflow-wrap:anywhere}
+td.id small,td small{display:block;font-weight:400;color:var(--mute);overflow-wrap:anywhere}
+td.model{min-width:11em}
+td.reason{min-width:11em}
+details summary{cursor:pointer;color:var(--mute);font-size:12px}
+details .msg{font-size:12px}
+code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;overflow-wrap:anywhere}
+.st{font-weight:600;min-width:6em}
 tr[data-state=failing] td.st{color:var(--bad)}
 tr[data-state=ok] td.st,tr[data-state=denied_as_expected] td.st{color:var(--ok)}
 tr[data-state=pending] td.st{color:var(--pend)}
 tr[data-state=failing]{box-shadow:inset 4px 0 0 var(--bad)}
-td.layer{white-space:nowrap;font-size:13px}
+td.layer{font-size:13px;min-width:6.5em}
 td.layer[data-state=pass]{background:var(--ok-bg);color:var(--ok)}
 td.layer[data-state=fail]{background:var(--bad-bg);color:var(--bad);font-weight:600}
 td.layer[data-state=fail] small{color:var(--bad);font-weight:400;white-space:normal}
 td.layer[data-state=not_reached]{background:var(--mute-bg);color:var(--mute)}
 td.layer[data-state=off]{color:var(--mute);font-style:italic}
 tr[data-state=pending] td.layer{background:var(--pend-bg);color:var(--pend)}
-td.fix{max-width:32em}
+td.fix{min-width:16em;max-width:26em;overflow-wrap:anywhere}
 .cls{display:inline-block;border:1px solid currentColor;border-radius:10px;padding:0 6px;font-size:11px;margin-left:4px}
 a.debug{white-space:nowrap}
 footer{color:var(--mute);font-size:12px;padding:10px 20px 20px}
@@ -596,6 +624,7 @@ footer{color:var(--mute);font-size:12px;padding:10px 20px 20px}
  td>div{flex:1;min-width:0}
  td.layer{white-space:normal}
  td.fix{max-width:none}
+ td.id,td.model,td.reason,td.fix{min-width:0}
 }
 "#;
 
@@ -694,7 +723,7 @@ fn row_html(h: &mut String, view: &StatusView, r: &Row) {
     };
     let _ = write!(
         h,
-        "<td class=\"id\" data-label=\"target\"><div>{}<small>{who}</small></div></td><td data-label=\"region\"><div>{}</div></td><td data-label=\"model\"><div><code>{}</code></div></td>",
+        "<td class=\"id\" data-label=\"target\"><div>{}<small>{who}</small></div></td><td data-label=\"region\"><div>{}</div></td><td class=\"model\" data-label=\"model\"><div><code>{}</code></div></td>",
         e(&r.target),
         e(&r.aws_region),
         e(&r.model_id)
@@ -717,7 +746,12 @@ fn row_html(h: &mut String, view: &StatusView, r: &Row) {
             c.layer.as_str()
         );
         if let Some(f) = &c.failure {
-            let _ = write!(h, "<small data-reason>{}</small>", f.reason.as_str());
+            let _ = write!(
+                h,
+                "<small data-reason=\"{}\">{}</small>",
+                f.reason.as_str(),
+                f.reason.as_str().replace('_', "_<wbr>")
+            );
         }
         h.push_str("</div></td>");
     }
@@ -740,8 +774,8 @@ fn row_html(h: &mut String, view: &StatusView, r: &Row) {
             if !msg.is_empty() {
                 let _ = write!(
                     h,
-                    "<small class=\"msg\">{}</small>",
-                    e(&truncate(&msg, 220))
+                    "<details><summary>AWS message</summary><small class=\"msg\">{}</small></details>",
+                    e(&truncate(&msg, 600))
                 );
             }
             h.push_str("</div></td>");
