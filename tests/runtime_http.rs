@@ -844,8 +844,10 @@ async fn the_debug_trace_shows_for_each_layer_the_call_its_outcome_reason_and_fi
         "{body}"
     );
     assert!(
-        body.contains(&format!("fix: {}", Reason::TrustPolicyDenied.fix())),
-        "{body}"
+        body.contains(
+            "fix: the trust policy of arn:aws:iam::222222222222:role/bedrock-prober must allow"
+        ),
+        "the fix names the role: {body}"
     );
     assert!(
         body.contains("[ - ] invoke        not reached: an earlier layer failed"),

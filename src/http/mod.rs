@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
-use crate::config::{InvokeMode, Target, TupleKey};
+use crate::config::{Config, InvokeMode, Target, TupleKey};
 use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
 use crate::probe::{LayerStatus, ProbeReport};
@@ -213,7 +213,10 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
         }
     }
     if params.debug {
-        text(StatusCode::OK, debug_trace(target, &outcomes))
+        text(
+            StatusCode::OK,
+            debug_trace(Some(current.config.as_ref()), target, &outcomes),
+        )
     } else {
         exposition(store.render())
     }
@@ -267,8 +270,22 @@ fn secs(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
-/// The plain-text trace of `/probe?debug=true`.
-pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]) -> String {
+/// The configured `expected_account` of the target's source.
+fn current_source_account<'a>(config: Option<&'a Config>, target: &Target) -> Option<&'a str> {
+    config?
+        .sources
+        .iter()
+        .find(|s| s.name == target.source)
+        .and_then(|s| s.expected_account.as_deref())
+}
+
+/// The plain-text trace of `/probe?debug=true`. `config` (the running configuration) lets the
+/// fixes name the source account.
+pub fn debug_trace(
+    config: Option<&Config>,
+    target: &Target,
+    outcomes: &[(TupleKey, Option<ProbeReport>)],
+) -> String {
     let mut s = String::new();
     let expect = match target.settings.expect {
         crate::config::Expect::Allow => "allow",
@@ -362,7 +379,19 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
                             f.request_id.as_deref().unwrap_or("-")
                         );
                         let _ = writeln!(s, "         message: {}", f.message);
-                        let _ = writeln!(s, "         fix: {}", f.reason.fix());
+                        let source_account = current_source_account(config, target);
+                        let fix = status_page::fix_line(
+                            f.reason,
+                            &status_page::FixContext {
+                                account_id: &report.account_id,
+                                role_name: &report.role_name,
+                                aws_region: &key.aws_region,
+                                model_id: &key.model_id,
+                                role_arn: target.role_arn.as_deref(),
+                                source_account,
+                            },
+                        );
+                        let _ = writeln!(s, "         fix: {fix}");
                     }
                 }
             }

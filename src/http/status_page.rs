@@ -208,23 +208,32 @@ fn geo_prefix(region: &str) -> Option<&'static str> {
     }
 }
 
+/// What a one-line fix may name about a tuple (configuration values only; never the
+/// external id).
+#[derive(Debug, Clone, Copy)]
+pub struct FixContext<'a> {
+    pub account_id: &'a str,
+    pub role_name: &'a str,
+    pub aws_region: &'a str,
+    pub model_id: &'a str,
+    pub role_arn: Option<&'a str>,
+    /// The source's `expected_account`, when configured.
+    pub source_account: Option<&'a str>,
+}
+
 /// The fix for `reason` in one line, with the tuple's facts filled in where that reads better
-/// than the generic text. Only configuration values are used (never the external id).
-/// `source_account` is the source's `expected_account`, when configured.
-pub fn fix_line(
-    reason: Reason,
-    row: &Row,
-    role_arn: Option<&str>,
-    source_account: Option<&str>,
-) -> String {
+/// than the generic text of [`Reason::fix`].
+pub fn fix_line(reason: Reason, row: &FixContext<'_>) -> String {
+    let role_arn = row.role_arn;
+    let source_account = row.source_account;
     let acct = if row.account_id.is_empty() {
         "the target account".to_string()
     } else {
         format!("account {}", row.account_id)
     };
     let role = role_arn.unwrap_or("the role");
-    let model = &row.model_id;
-    let region = &row.aws_region;
+    let model = row.model_id;
+    let region = row.aws_region;
     let source = match source_account {
         Some(a) => format!("the source account {a}"),
         None => "the source account".to_string(),
@@ -393,7 +402,17 @@ fn row(
     r.fix = match (r.state, r.reason) {
         // A guardrail that held needs no fix.
         (RowState::DeniedAsExpected, _) => None,
-        (_, Some((_, reason))) => Some(fix_line(reason, &r, role_arn, source_account)),
+        (_, Some((_, reason))) => Some(fix_line(
+            reason,
+            &FixContext {
+                account_id: &r.account_id,
+                role_name: &r.role_name,
+                aws_region: &r.aws_region,
+                model_id: &r.model_id,
+                role_arn,
+                source_account,
+            },
+        )),
         (RowState::Failing, None) => Some(
             "access went through but this target expects it to be denied: restore the deny (SCP, policy or grant)"
                 .to_string(),
@@ -620,7 +639,7 @@ footer{color:var(--mute);font-size:12px;padding:10px 20px 20px}
  tr{background:#fff;border:1px solid var(--line);border-radius:8px;margin:0 0 12px;padding:6px 4px;overflow:hidden}
  tr[data-state=failing]{border-color:var(--bad)}
  td{border:0;padding:4px 8px;display:flex;gap:8px}
- td::before{content:attr(data-label);flex:0 0 7.5em;color:var(--mute);font-size:12px;text-transform:uppercase;font-weight:400;font-style:normal}
+ td::before{content:attr(data-label);flex:0 0 8.5em;color:var(--mute);font-size:12px;text-transform:uppercase;font-weight:400;font-style:normal}
  td>div{flex:1;min-width:0}
  td.layer{white-space:normal}
  td.fix{max-width:none}
@@ -842,4 +861,88 @@ pub fn render_html(view: &StatusView) -> String {
     );
     h.push_str("</body></html>\n");
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx<'a>(region: &'a str) -> FixContext<'a> {
+        FixContext {
+            account_id: "222222222222",
+            role_name: "BedrockProbeRole",
+            aws_region: region,
+            model_id: "anthropic.claude-3-7-sonnet-20250219-v1:0",
+            role_arn: Some("arn:aws:iam::222222222222:role/BedrockProbeRole"),
+            source_account: Some("111111111111"),
+        }
+    }
+
+    #[test]
+    fn every_fix_is_one_line_and_never_empty() {
+        for r in Reason::ALL {
+            let f = fix_line(r, &ctx("us-east-1"));
+            assert!(!f.is_empty() && !f.contains('\n'), "{r}: {f:?}");
+            assert!(!f.contains("  "), "{r}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn an_inference_profile_fix_names_the_profile_of_the_region_s_geography() {
+        let f = fix_line(Reason::InferenceProfileRequired, &ctx("eu-central-1"));
+        assert!(
+            f.contains("eu.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            "{f}"
+        );
+        let f = fix_line(Reason::InferenceProfileRequired, &ctx("ap-northeast-1"));
+        assert!(
+            f.contains("apac.anthropic.claude-3-7-sonnet-20250219-v1:0"),
+            "{f}"
+        );
+    }
+
+    #[test]
+    fn ages_read_like_people_say_them() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let ago = |s| age_text(now, now - Duration::from_secs(s));
+        assert_eq!(ago(12), "12 s ago");
+        assert_eq!(ago(300), "5 min ago");
+        assert_eq!(ago(3 * 3600), "3 h ago");
+        assert_eq!(ago(3 * 86400), "3 d ago");
+        assert_eq!(
+            age_text(now, now + Duration::from_secs(2)),
+            "just now",
+            "a clock step backwards is not an error"
+        );
+    }
+
+    #[test]
+    fn escaping_leaves_nothing_that_opens_a_tag_or_closes_an_attribute() {
+        let e = escape_html("<a href=\"x\" onclick='y'>&\u{0}</a>");
+        assert_eq!(
+            e,
+            "&lt;a href=&quot;x&quot; onclick=&#39;y&#39;&gt;&amp;\u{fffd}&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn debug_urls_encode_everything_but_unreserved_characters() {
+        let key = TupleKey {
+            target: "a b&c=d/é".into(),
+            aws_region: "us-east-1".into(),
+            model_id: "m:0".into(),
+        };
+        assert_eq!(
+            debug_url(&key),
+            "/probe?target=a%20b%26c%3Dd%2F%C3%A9&region=us-east-1&model=m%3A0&debug=true"
+        );
+    }
+
+    #[test]
+    fn without_a_configuration_the_view_is_empty_and_says_so() {
+        let view = build(None, &[], SystemTime::now());
+        assert!(!view.configured && view.rows.is_empty());
+        assert!(render_html(&view).contains("No configuration loaded yet."));
+        assert_eq!(render_json(&view)["summary"]["tuples"], 0);
+    }
 }
