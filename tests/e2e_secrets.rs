@@ -1,7 +1,8 @@
 //! No secret leaves the exporter: the demo runs (simulator + exporter as processes), every output
 //! the exporter produces is collected — `/`, `/api/v1/status`, `/metrics`, `/probe` with and
-//! without `debug=true` for every demo target, `/-/reload`, `check-config`, and the process's
-//! own logs at `--log.level=debug` in both log formats — and each is searched for every secret
+//! without `debug=true` for every demo target, `/-/reload`, `check-config`, the daemon's logs
+//! at `--log.level=debug` (logfmt), and everything `demo` prints (JSON logs at trace level of
+//! the daemon, the AWS SDK and the in-process simulator) — and each is searched for every secret
 //! of the scenario: the users' secret access keys, the external id, and the session
 //! credentials the simulator issues on AssumeRole (recognised by their form).
 //!
@@ -202,20 +203,20 @@ fn demo_targets() -> Vec<String> {
         .collect()
 }
 
-/// A second daemon with JSON logs (the harness's `Exporter` logs logfmt).
-struct JsonExporter {
+/// `demo` (the in-process simulator and the daemon as its child) with JSON logs at trace level
+/// (the AWS SDK's own logs included):
+/// its stdout/stderr carry the banner, the simulator's and the daemon's logs.
+struct Demo {
     proc: common::Proc,
     addr: std::net::SocketAddr,
 }
 
-fn start_json_exporter(dir: &Path, endpoint: &str) -> JsonExporter {
+fn start_demo_json(dir: &Path) -> Demo {
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
-    let log = dir.join("exporter-json.log");
+    let log = dir.join("demo-json.log");
     let out = std::fs::File::create(&log).expect("create log");
     let err = out.try_clone().expect("clone log");
-    let empty = dir.join("empty-credentials-json");
-    std::fs::write(&empty, "").expect("write");
     let mut cmd = Command::new(BIN);
     for (k, _) in std::env::vars() {
         if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") {
@@ -224,25 +225,19 @@ fn start_json_exporter(dir: &Path, endpoint: &str) -> JsonExporter {
     }
     let child = cmd
         .args([
-            format!(
-                "--config.file={}",
-                repo("config/demo/exporter.toml").display()
-            ),
+            "demo".to_string(),
             format!("--web.listen-address={addr}"),
-            "--log.level=debug".into(),
+            "--log.level=trace".into(),
             "--log.format=json".into(),
         ])
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_CONFIG_FILE", repo("config/demo/aws-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()
-        .expect("spawn the exporter");
-    wait_listening(addr, Duration::from_secs(20));
-    JsonExporter {
+        .expect("spawn the demo");
+    wait_listening(addr, Duration::from_secs(30));
+    Demo {
         proc: common::Proc { child, log },
         addr,
     }
@@ -396,7 +391,7 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
         &repo("config/demo/aws-config"),
         &sim.url(),
     );
-    let json = start_json_exporter(dir.path(), &sim.url());
+    let json = start_demo_json(dir.path());
     wait_all_probed(logfmt.addr, &|| logfmt.proc.log_text());
     wait_all_probed(json.addr, &|| json.proc.log_text());
 
@@ -433,7 +428,7 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
         text: logfmt_log,
     });
     outputs.push(Output {
-        name: "exporter log (json, debug)".into(),
+        name: "demo stdout+stderr (json logs, trace)".into(),
         text: json_log,
     });
 
