@@ -859,3 +859,18 @@ async fn the_debug_trace_shows_for_each_layer_the_call_its_outcome_reason_and_fi
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn before_the_first_configuration_the_status_says_so_instead_of_failing() {
+    let r = Running::start(TWO_TARGETS, false).await;
+    let (status, _, body) = r.get("/api/v1/status").await;
+    assert_eq!(status, 200, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["configured"], false);
+    assert_eq!(v["tuples"].as_array().map(Vec::len), Some(0));
+    assert!(v["summary"]["last_probe_at"].is_null());
+    let (status, _, html) = r.get("/").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No configuration loaded yet."), "{html}");
+    r.stop().await;
+}
