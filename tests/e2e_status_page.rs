@@ -409,6 +409,29 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         "summary line: 15 failing, 4 ok"
     );
 
+    // Fixes are filled in with the tuple's facts.
+    for (target, fix) in [
+        (
+            "grant-missing",
+            "enable or request access to anthropic.claude-3-opus-20240229-v1:0 in account 222222222222, region us-west-2",
+        ),
+        (
+            "profile-required",
+            "use the inference profile id us.anthropic.claude-3-7-sonnet-20250219-v1:0",
+        ),
+        (
+            "caller-without-assumerole",
+            "allow sts:AssumeRole on arn:aws:iam::222222222222:role/BedrockProbeRole",
+        ),
+    ] {
+        let row = got.iter().find(|r| r.target == target);
+        assert!(
+            row.is_some_and(|r| r.text.contains(fix)),
+            "{target}: fix {fix:?} not in {:?}",
+            row.map(|r| &r.text)
+        );
+    }
+
     // The debug link of a failing row works and tells the same story.
     let untrusted = got
         .iter()
