@@ -1,13 +1,14 @@
 //! No secret leaves the exporter: the demo runs (simulator + exporter as processes), every output
 //! the exporter produces is collected — `/`, `/api/v1/status`, `/metrics`, `/probe` with and
-//! without `debug=true` for every demo target, `/-/reload`, `check-config`, the daemon's logs
+//! without `debug=true` for every demo target, `/-/reload`, `check-config`, `diagnose` (text and
+//! JSON, with its debug logs), the daemon's logs
 //! at `--log.level=debug` (logfmt), and everything `demo` prints (JSON logs at trace level of
 //! the daemon, the AWS SDK and the in-process simulator) — and each is searched for every secret
 //! of the scenario: the users' secret access keys, the external id, and the session
 //! credentials the simulator issues on AssumeRole (recognised by their form).
 //!
-//! Adding an output (e.g. `diagnose` once it exists): push one more [`Output`] in
-//! [`collect_outputs`]; every secret is then checked in it too.
+//! Adding an output: push one more [`Output`] in [`collect_outputs`] or [`diagnose_outputs`];
+//! every secret is then checked in it too.
 
 mod common;
 
@@ -311,7 +312,50 @@ fn collect_outputs(addr: std::net::SocketAddr, targets: &[String]) -> Vec<Output
             String::from_utf8_lossy(&check.stderr)
         ),
     });
-    // After merge: `diagnose --output=text` and `--output=json` for every demo target go here.
+    outputs
+}
+
+/// `diagnose` over every demo tuple, as text and as JSON, with its logs at debug level:
+/// stdout and stderr of each run.
+fn diagnose_outputs(sim_url: &str) -> Vec<Output> {
+    let mut outputs = Vec::new();
+    for format in ["text", "json"] {
+        let mut cmd = Command::new(BIN);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") {
+                cmd.env_remove(k);
+            }
+        }
+        let out = cmd
+            .arg("diagnose")
+            .arg(format!(
+                "--config.file={}",
+                repo("config/demo/exporter.toml").display()
+            ))
+            .arg(format!("--output={format}"))
+            .arg("--log.level=debug")
+            .env("AWS_CONFIG_FILE", repo("config/demo/aws-config"))
+            .env("AWS_ENDPOINT_URL", sim_url)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("run diagnose");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        // The output must be real: the demo's failures and fixes are in it.
+        assert_eq!(out.status.code(), Some(1), "diagnose --output={format}");
+        assert!(
+            stdout.contains("assume_role_denied") && stdout.contains("<EXTERNAL_ID>"),
+            "diagnose --output={format}:\n{}",
+            tail(&stdout, 40)
+        );
+        outputs.push(Output {
+            name: format!("diagnose --output={format} stdout"),
+            text: stdout,
+        });
+        outputs.push(Output {
+            name: format!("diagnose --output={format} stderr"),
+            text: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
     outputs
 }
 
@@ -407,6 +451,7 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
         .unwrap_or_default();
     assert!(debug.contains("assume_role_denied"), "{debug}");
     outputs.extend(collect_outputs(json.addr, &targets[..2]));
+    outputs.extend(diagnose_outputs(&sim.url()));
 
     // Stop both daemons so their logs are complete, then add them.
     logfmt.proc.signal("TERM");
