@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod daemon;
+pub mod diagnose;
 pub mod http;
 pub mod logging;
 pub mod metrics;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use bedrock_access_exporter::config;
 use bedrock_access_exporter::daemon::{self, DaemonOptions};
+use bedrock_access_exporter::diagnose;
 use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
 use bedrock_access_exporter::metrics::{VERSION, revision};
 use bedrock_access_exporter::sim;
@@ -64,8 +65,22 @@ struct Cli {
 enum Command {
     /// Validate the configuration and print the expanded tuples (exit 0 valid, 1 invalid).
     CheckConfig,
-    /// Probe now, once, and print the diagnostic checklist (not yet implemented).
-    Diagnose,
+    /// Probe now, once, and print the diagnostic checklist per tuple (exit 0 all pass, 1 any
+    /// fail, 2 bad usage or configuration).
+    Diagnose {
+        /// Only this target.
+        #[arg(long, value_name = "NAME")]
+        target: Option<String>,
+        /// Only this region.
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Only this model id.
+        #[arg(long, value_name = "MODEL")]
+        model: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        output: DiagnoseOutput,
+    },
     /// Run the bundled AWS simulator with the demo scenario and the daemon against it.
     Demo,
     /// Run the bundled AWS simulator alone.
@@ -94,9 +109,18 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::CheckConfig) => check_config(&cli.config_file),
-        Some(Command::Diagnose) => {
-            eprintln!("bedrock-access-exporter diagnose: not yet implemented");
-            ExitCode::from(2)
+        Some(Command::Diagnose {
+            ref target,
+            ref region,
+            ref model,
+            output,
+        }) => {
+            let selection = diagnose::Selection {
+                target: target.clone(),
+                region: region.clone(),
+                model: model.clone(),
+            };
+            run_diagnose(&cli.config_file, &selection, output)
         }
         Some(Command::Simulate {
             ref scenario,
@@ -129,6 +153,56 @@ fn main() -> ExitCode {
                     .and_then(|rt| rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)),
             )
         }
+    }
+}
+
+/// `diagnose --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DiagnoseOutput {
+    Text,
+    Json,
+}
+
+/// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
+fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOutput) -> ExitCode {
+    let cfg = match config::load(path) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!(
+                "{}: invalid, {} problem(s):",
+                path.display(),
+                e.problems.len()
+            );
+            eprint!("{}", daemon::format_problems(&e));
+            return ExitCode::from(2);
+        }
+    };
+    let tuples = match diagnose::select(&cfg, selection) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bedrock-access-exporter diagnose: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bedrock-access-exporter diagnose: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = rt.block_on(async {
+        let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
+        diagnose::diagnose(&prober, &tuples).await
+    });
+    match output {
+        DiagnoseOutput::Text => print!("{}", diagnose::render::text(&result)),
+        DiagnoseOutput::Json => println!("{}", diagnose::render::json(&result)),
+    }
+    if result.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

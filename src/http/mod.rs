@@ -1,5 +1,7 @@
 //! The HTTP interface (`interface.md`): `/metrics`, `/probe`, `/-/healthy`, `/-/ready`,
-//! `/-/reload` and a landing page.
+//! `/-/reload`, the status page `/` and `/api/v1/status` (rendered in [`status_page`]).
+
+pub mod status_page;
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
-use crate::config::{InvokeMode, Target, TupleKey};
+use crate::config::{Config, InvokeMode, Target, TupleKey};
 use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
 use crate::probe::{LayerStatus, ProbeReport};
@@ -211,7 +213,10 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
         }
     }
     if params.debug {
-        text(StatusCode::OK, debug_trace(target, &outcomes))
+        text(
+            StatusCode::OK,
+            debug_trace(Some(current.config.as_ref()), target, &outcomes),
+        )
     } else {
         exposition(store.render())
     }
@@ -265,8 +270,22 @@ fn secs(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
-/// The plain-text trace of `/probe?debug=true`.
-pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]) -> String {
+/// The configured `expected_account` of the target's source.
+fn current_source_account<'a>(config: Option<&'a Config>, target: &Target) -> Option<&'a str> {
+    config?
+        .sources
+        .iter()
+        .find(|s| s.name == target.source)
+        .and_then(|s| s.expected_account.as_deref())
+}
+
+/// The plain-text trace of `/probe?debug=true`. `config` (the running configuration) lets the
+/// fixes name the source account.
+pub fn debug_trace(
+    config: Option<&Config>,
+    target: &Target,
+    outcomes: &[(TupleKey, Option<ProbeReport>)],
+) -> String {
     let mut s = String::new();
     let expect = match target.settings.expect {
         crate::config::Expect::Allow => "allow",
@@ -299,27 +318,49 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
             }
         );
         let ok = crate::metrics::probe_success(&report.layers, target.settings.expect);
-        let _ = writeln!(s, "   probe_success = {}", if ok { 1 } else { 0 });
+        let verdict = match (ok, target.settings.expect) {
+            (true, crate::config::Expect::Allow) => "every layer passed",
+            (true, crate::config::Expect::Deny) => "access was refused, as expect = deny requires",
+            (false, crate::config::Expect::Allow) => "a layer failed",
+            (false, crate::config::Expect::Deny) => {
+                "expect = deny, but access was not refused for an access reason"
+            }
+        };
+        let _ = writeln!(
+            s,
+            "   probe_success = {} ({verdict})",
+            if ok { 1 } else { 0 }
+        );
         for layer in Layer::ALL {
             match report.layers.iter().find(|l| l.layer == layer) {
                 None => {
-                    let _ = writeln!(
-                        s,
-                        "   [ - ] {:<13} not attempted (gated or turned off)",
-                        layer.as_str()
-                    );
+                    let off = match layer {
+                        Layer::Invoke => target.settings.invoke == InvokeMode::None,
+                        Layer::ModelAccess => !target.settings.model_access,
+                        _ => false,
+                    };
+                    let why = if off {
+                        "off: turned off in the configuration"
+                    } else {
+                        "not reached: an earlier layer failed, no call made"
+                    };
+                    let _ = writeln!(s, "   [ - ] {:<13} {why}", layer.as_str());
                 }
                 Some(l) => {
                     let mark = match l.status {
                         LayerStatus::Passed => "[ok ]",
                         LayerStatus::Failed(_) => "[ X ]",
                     };
+                    let outcome = match &l.status {
+                        LayerStatus::Passed => "passed",
+                        LayerStatus::Failed(_) => "FAILED",
+                    };
                     let _ = writeln!(
                         s,
-                        "   {mark} {:<13} {} in {}",
+                        "   {mark} {:<13} {outcome} in {}: {}",
                         layer.as_str(),
-                        l.call,
-                        secs(l.duration)
+                        secs(l.duration),
+                        l.call
                     );
                     if let LayerStatus::Failed(f) = &l.status {
                         let _ = writeln!(
@@ -338,6 +379,19 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
                             f.request_id.as_deref().unwrap_or("-")
                         );
                         let _ = writeln!(s, "         message: {}", f.message);
+                        let source_account = current_source_account(config, target);
+                        let fix = status_page::fix_line(
+                            f.reason,
+                            &status_page::FixContext {
+                                account_id: &report.account_id,
+                                role_name: &report.role_name,
+                                aws_region: &key.aws_region,
+                                model_id: &key.model_id,
+                                role_arn: target.role_arn.as_deref(),
+                                source_account,
+                            },
+                        );
+                        let _ = writeln!(s, "         fix: {fix}");
                     }
                 }
             }
@@ -356,162 +410,46 @@ pub fn debug_trace(target: &Target, outcomes: &[(TupleKey, Option<ProbeReport>)]
     s
 }
 
-fn unix(t: SystemTime) -> f64 {
-    t.duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+/// The status view of the running configuration and the last background probes.
+pub fn current_view<P: ProbeFn>(app: &App<P>) -> status_page::StatusView {
+    let current = app.current();
+    status_page::build(
+        current.as_ref().map(|g| g.config.as_ref()),
+        &app.metrics.snapshot(),
+        SystemTime::now(),
+    )
 }
 
-/// The last state of every tuple as JSON (the same data as the status page).
-pub fn status_json(states: &[crate::metrics::TupleState]) -> serde_json::Value {
-    use serde_json::json;
-    let tuples: Vec<serde_json::Value> = states
-        .iter()
-        .map(|st| {
-            let layers: Vec<serde_json::Value> = st
-                .report
-                .layers
-                .iter()
-                .map(|l| match &l.status {
-                    LayerStatus::Passed => json!({
-                        "layer": l.layer,
-                        "status": "pass",
-                        "duration_seconds": l.duration.as_secs_f64(),
-                        "call": l.call,
-                    }),
-                    LayerStatus::Failed(f) => json!({
-                        "layer": l.layer,
-                        "status": "fail",
-                        "duration_seconds": l.duration.as_secs_f64(),
-                        "call": l.call,
-                        "reason": f.reason,
-                        "class": f.reason.class(),
-                        "error_code": f.error_code,
-                        "http_status": f.http_status,
-                        "request_id": f.request_id,
-                        "message": f.message,
-                    }),
-                })
-                .collect();
-            json!({
-                "target": st.key.target,
-                "account_id": st.report.account_id,
-                "role_name": st.report.role_name,
-                "aws_region": st.key.aws_region,
-                "model_id": st.key.model_id,
-                "expect": match st.expect {
-                    crate::config::Expect::Allow => "allow",
-                    crate::config::Expect::Deny => "deny",
-                },
-                "success": st.success,
-                "probed_at": unix(st.report.finished_at),
-                "last_success": st.last_success.map(unix),
-                "last_invoke": st.last_invoke.map(unix),
-                "layers": layers,
-                "availability": st.report.availability.as_ref().map(|a| json!({
-                    "agreement": a.agreement,
-                    "authorization": a.authorization,
-                    "entitlement": a.entitlement,
-                    "region": a.region,
-                })),
-            })
-        })
-        .collect();
-    json!({ "tuples": tuples })
-}
-
+/// `/api/v1/status`: the status page as JSON.
 async fn status<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
-    let body = status_json(&app.metrics.snapshot()).to_string();
+    let body = status_page::render_json(&current_view(&app)).to_string();
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
         body,
     )
         .into_response()
 }
 
-fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn encode_query(s: &str) -> String {
-    form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A minimal landing page: links, and one row per tuple with its last result.
+/// `/`: the status page.
 async fn index<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
-    let mut h = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Bedrock access exporter</title></head><body>\n<h1>Bedrock access exporter</h1>\n<p><a href=\"/metrics\">Metrics</a> · <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a> · <a href=\"/api/v1/status\">Status (JSON)</a></p>\n",
-    );
-    if let Some(cur) = app.current() {
-        h.push_str("<h2>Targets</h2>\n<ul>\n");
-        for t in &cur.config.targets {
-            let _ = writeln!(
-                h,
-                "<li>{} — <a href=\"/probe?target={}\">probe now</a> · <a href=\"/probe?target={}&amp;debug=true\">debug trace</a></li>",
-                escape_html(&t.name),
-                encode_query(&t.name),
-                encode_query(&t.name)
-            );
-        }
-        h.push_str("</ul>\n");
-    } else {
-        h.push_str("<p>No configuration loaded yet.</p>\n");
-    }
-    let snapshot = app.metrics.snapshot();
-    h.push_str("<h2>Last probes</h2>\n<table border=\"1\" cellpadding=\"4\"><tr><th>target</th><th>region</th><th>model</th><th>success</th>");
-    for l in Layer::ALL {
-        let _ = write!(h, "<th>{l}</th>");
-    }
-    h.push_str("<th>probed</th></tr>\n");
-    let now = SystemTime::now();
-    for st in &snapshot {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td>",
-            escape_html(&st.key.target),
-            escape_html(&st.key.aws_region),
-            escape_html(&st.key.model_id),
-            if st.success { "yes" } else { "no" }
-        );
-        for l in Layer::ALL {
-            let cell = match st.report.layers.iter().find(|r| r.layer == l) {
-                None => "not attempted".to_string(),
-                Some(r) => match &r.status {
-                    LayerStatus::Passed => "pass".to_string(),
-                    LayerStatus::Failed(f) => format!("fail: {}", f.reason),
-                },
-            };
-            let _ = write!(h, "<td>{}</td>", escape_html(&cell));
-        }
-        let ago = now
-            .duration_since(st.report.finished_at)
-            .map(|d| format!("{}s ago", d.as_secs()))
-            .unwrap_or_else(|_| "just now".into());
-        let _ = writeln!(h, "<td>{ago}</td></tr>");
-    }
-    h.push_str("</table>\n</body></html>\n");
+    let body = status_page::render_html(&current_view(&app));
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        )],
-        h,
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        ],
+        body,
     )
         .into_response()
 }

@@ -95,6 +95,16 @@ pub fn runtime_client(
     aws_sdk_bedrockruntime::Client::new(&scoped(sdk, region, creds, remaining))
 }
 
+/// The region IAM (a global service) is signed for in the `aws` partition.
+pub const IAM_REGION: &str = "us-east-1";
+
+/// An IAM client with the given credentials (diagnosis evidence: GetRole,
+/// SimulatePrincipalPolicy), built from the source's configuration so that the same endpoint
+/// configuration applies.
+pub fn iam_client(sdk: &SdkConfig, creds: Credentials, remaining: Duration) -> aws_sdk_iam::Client {
+    aws_sdk_iam::Client::new(&scoped(sdk, IAM_REGION, creds, remaining))
+}
+
 /// Replaces every secret (external id, access keys, tokens) in `text` by `[REDACTED]`, and
 /// access key ids that AWS may echo (`AKIA…`, `ASIA…`) by their first four characters.
 pub fn redact(text: &str, secrets: &[&str]) -> String {

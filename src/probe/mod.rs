@@ -261,3 +261,54 @@ fn all_sources(config: &Config) -> Vec<Source> {
     }
     out
 }
+
+/// What a probe used, for `diagnose`'s deeper evidence: the source's SDK configuration (so the
+/// evidence calls use the same endpoints), the source identity proven by `credentials`, and the
+/// credentials the Bedrock layers used (assumed, or the source's own for a same-account target).
+/// Never logged or printed: it holds credentials.
+#[derive(Clone)]
+pub struct ProbeAccess {
+    pub sdk: SdkConfig,
+    pub source: Option<credentials::SourceIdentity>,
+    pub target_credentials: Option<aws_credential_types::Credentials>,
+}
+
+impl std::fmt::Debug for ProbeAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProbeAccess")
+            .field("source_arn", &self.source.as_ref().map(|s| s.arn.as_str()))
+            .field("target_credentials", &self.target_credentials.is_some())
+            .finish()
+    }
+}
+
+impl Prober {
+    /// [`Prober::probe`] (with the invoke layer), plus what the probe used (see
+    /// [`ProbeAccess`]); `None` when the target's source has no SDK configuration.
+    pub async fn probe_with_access(
+        &self,
+        target: &Target,
+        region: &str,
+        model: &str,
+        round: &Round,
+    ) -> (ProbeReport, Option<ProbeAccess>) {
+        let report = self.probe(target, region, model, round, true).await;
+        let Some((source, sdk)) = self.sources.get(&target.source) else {
+            return (report, None);
+        };
+        let identity = round
+            .identity_cell(&source.name, region)
+            .get()
+            .and_then(|o| o.identity.clone());
+        let creds = round
+            .gate_cell(&target.name, region)
+            .get()
+            .and_then(|g| g.credentials.clone());
+        let access = ProbeAccess {
+            sdk: sdk.clone(),
+            source: identity,
+            target_credentials: creds,
+        };
+        (report, Some(access))
+    }
+}

@@ -126,7 +126,7 @@ fn simulate(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiError
     authorize(ctx, "iam:SimulatePrincipalPolicy", source)?;
     let policies = source_policies(ctx, source).ok_or_else(|| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            StatusCode::NOT_FOUND,
             "NoSuchEntity",
             format!("PolicySourceArn {source} does not exist in this account."),
         )
@@ -143,16 +143,32 @@ fn simulate(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiError
     if resources.is_empty() {
         resources.push("*");
     }
+    // Like IAM's simulator, the SCPs of the principal's account count (and are reported in
+    // OrganizationsDecisionDetail when the account has any).
+    let account = ctx.scenario.accounts.get(ctx.principal.account());
     let mut out = String::from("    <IsTruncated>false</IsTruncated>\n    <EvaluationResults>\n");
     for a in &actions {
         for r in &resources {
-            let decision = match evaluate_all(policies, a, r, &Context::default()) {
+            let cond = Context::default();
+            let scp_denied = account
+                .and_then(|acct| acct.scp_denial(a, r, &cond))
+                .is_some();
+            let decision = match evaluate_all(policies, a, r, &cond) {
+                _ if scp_denied => "explicitDeny",
                 Decision::Allow => "allowed",
                 Decision::ImplicitDeny => "implicitDeny",
                 Decision::ExplicitDeny => "explicitDeny",
             };
+            let org = if account.is_some_and(|acct| !acct.scps.is_empty()) {
+                format!(
+                    "        <OrganizationsDecisionDetail>\n          <AllowedByOrganizations>{}</AllowedByOrganizations>\n        </OrganizationsDecisionDetail>\n",
+                    !scp_denied
+                )
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "      <member>\n        <EvalActionName>{}</EvalActionName>\n        <EvalResourceName>{}</EvalResourceName>\n        <EvalDecision>{decision}</EvalDecision>\n        <MatchedStatements/>\n        <MissingContextValues/>\n      </member>\n",
+                "      <member>\n        <EvalActionName>{}</EvalActionName>\n        <EvalResourceName>{}</EvalResourceName>\n        <EvalDecision>{decision}</EvalDecision>\n        <MatchedStatements/>\n        <MissingContextValues/>\n{org}      </member>\n",
                 xml_escape(a),
                 xml_escape(r),
             ));
