@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, ConfigError, Problem};
 use crate::metrics::{Metrics, MetricsError};
+use crate::notify;
 use crate::probe::Prober;
 use crate::schedule::{ProbeFn, Scheduler};
 
@@ -91,13 +92,20 @@ impl<P: ProbeFn> App<P> {
     pub async fn start(&self, config: Config) {
         let _serial = self.reload_lock.lock().await;
         self.apply(config).await;
+        // systemd: READY=1 at the moment /-/ready turns 200 (still under the lock, so a reload's
+        // RELOADING=1 cannot come first).
+        if self.is_ready() {
+            notify::ready(&self.status_line());
+        }
     }
 
     /// Reloads the configuration file. An invalid file keeps the running configuration and
     /// sets `config_last_reload_successful` to 0.
     pub async fn reload(&self) -> Result<(), ConfigError> {
         let _serial = self.reload_lock.lock().await;
-        match self.load() {
+        // systemd: RELOADING=1 now, READY=1 once the outcome is known (no-ops without a manager).
+        notify::reloading();
+        let result = match self.load() {
             Ok(config) => {
                 let n = config.tuples().len();
                 self.apply(config).await;
@@ -111,6 +119,29 @@ impl<P: ProbeFn> App<P> {
                 }
                 Err(e)
             }
+        };
+        if self.is_ready() {
+            let mut status = self.status_line();
+            if let Err(e) = &result {
+                status = format!(
+                    "reload rejected ({} problems), previous configuration kept; {status}",
+                    e.problems.len()
+                );
+            }
+            notify::ready(&status);
+        }
+        result
+    }
+
+    /// A one-line summary for the service manager's `STATUS=`.
+    pub fn status_line(&self) -> String {
+        match self.current() {
+            Some(g) => format!(
+                "probing {} tuples of {} targets",
+                g.config.tuples().len(),
+                g.config.targets.len()
+            ),
+            None => "no configuration running".to_string(),
         }
     }
 
@@ -262,8 +293,13 @@ pub async fn run_with<P: ProbeFn>(
             tracing::info!(tuples, "scheduler started");
         })
     };
+    let watchdog = spawn_watchdog(local, stop.clone());
     let result = signals.wait_for_stop(&app, &mut server).await;
+    notify::stopping();
     starter.abort();
+    if let Some(w) = watchdog {
+        w.abort();
+    }
     tracing::info!("stopping: cancelling probes in flight and closing the listener");
     app.shutdown().await;
     stop.cancel();
@@ -277,6 +313,35 @@ pub async fn run_with<P: ProbeFn>(
     }
     tracing::info!("stopped");
     result
+}
+
+/// Pings the systemd watchdog while the daemon's own `GET /-/ready` answers over loopback:
+/// any answer until the daemon has been ready once, then only 200 (see [`notify`] for what
+/// that proves). `None` without a watchdog.
+fn spawn_watchdog(
+    local: Option<SocketAddr>,
+    stop: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let period = notify::watchdog_period()?;
+    let Some(addr) = local.map(notify::loopback_for) else {
+        tracing::warn!("listener address unknown; the systemd watchdog will not be pinged");
+        return None;
+    };
+    tracing::debug!(period = ?period, address = %addr, "pinging the systemd watchdog");
+    let seen_ready = Arc::new(AtomicBool::new(false));
+    Some(tokio::spawn(notify::watchdog(period, stop, move || {
+        let seen_ready = Arc::clone(&seen_ready);
+        async move {
+            match notify::http_self_check(addr, "/-/ready").await {
+                Some(200) => {
+                    seen_ready.store(true, Ordering::SeqCst);
+                    true
+                }
+                Some(_) => !seen_ready.load(Ordering::SeqCst),
+                None => false,
+            }
+        }
+    })))
 }
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;

@@ -11,6 +11,7 @@ pub mod diagnose;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod probe;
 pub mod reason;
 pub mod schedule;
