@@ -504,19 +504,25 @@ pub fn model_access(cx: &FixContext<'_>, old_world: bool) -> Fix {
     // Creating the agreement subscribes through AWS Marketplace: whoever runs the commands
     // (or the invoking role, for the subscription on first invocation) needs these.
     fix.principal = Some(cx.invoker());
-    fix.policy = Some(json!({
+    fix.policy = Some(marketplace_policy());
+    fix.placeholders.push(Placeholder {
+        placeholder: "<OFFER_TOKEN>".to_string(),
+        meaning: "the offerToken printed by list-foundation-model-agreement-offers".to_string(),
+    });
+    fix
+}
+
+/// The AWS Marketplace permissions a subscription needs (on first invocation, or when an
+/// agreement is created).
+fn marketplace_policy() -> Value {
+    json!({
         "Version": "2012-10-17",
         "Statement": [{
             "Effect": "Allow",
             "Action": ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"],
             "Resource": "*"
         }]
-    }));
-    fix.placeholders.push(Placeholder {
-        placeholder: "<OFFER_TOKEN>".to_string(),
-        meaning: "the offerToken printed by list-foundation-model-agreement-offers".to_string(),
-    });
-    fix
+    })
 }
 
 /// Access is being activated.
@@ -555,14 +561,7 @@ pub fn marketplace(cx: &FixContext<'_>) -> Fix {
     fix.account = Some(cx.target_account.to_string());
     fix.region = Some(cx.region.to_string());
     fix.model = Some(model.to_string());
-    fix.policy = Some(json!({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Action": ["aws-marketplace:Subscribe", "aws-marketplace:Unsubscribe", "aws-marketplace:ViewSubscriptions"],
-            "Resource": "*"
-        }]
-    }));
+    fix.policy = Some(marketplace_policy());
     fix.commands.push(format!(
         "aws iam put-role-policy --role-name {} --policy-name bedrock-marketplace --policy-document file://bedrock-marketplace.json",
         cx.target.role_name()
