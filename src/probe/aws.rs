@@ -11,13 +11,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_http_client::proxy::ProxyConfig;
-use aws_smithy_http_client::tls;
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use aws_types::region::Region;
@@ -36,93 +30,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Loads the SDK configuration of a source: the default chain, or the named profile.
 /// Endpoint overrides (`AWS_ENDPOINT_URL*`, profile `endpoint_url`) are picked up by the SDK.
-///
-/// The configuration carries [`http_client`]: every client built from it (STS, Bedrock, Bedrock
-/// runtime, IAM) and the credential chain's own calls (IMDS, container credentials, SSO, STS web
-/// identity) go through `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` when they are set.
 pub async fn load_source_config(source: &Source) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(retry_config())
-        .http_client(http_client());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(profile) = &source.profile {
         loader = loader.profile_name(profile);
     }
     loader.load().await
-}
-
-/// The HTTP client of every AWS call: the SDK's default client (hyper with rustls and the
-/// aws-lc crypto provider, certificates from the platform's store) plus the proxy settings of
-/// the environment, read when the client is built:
-///
-/// - `HTTPS_PROXY` / `https_proxy` for `https://` endpoints (a `CONNECT` tunnel, TLS end to end),
-/// - `HTTP_PROXY` / `http_proxy` for `http://` endpoints (absolute-form requests to the proxy),
-/// - `ALL_PROXY` / `all_proxy` for both when the specific one is unset,
-/// - `NO_PROXY` / `no_proxy`: comma-separated hosts, domains (with their subdomains), IP
-///   addresses or CIDR ranges, or `*`, that are reached directly. Loopback is **not** exempt by
-///   itself: list `127.0.0.1,localhost` to bypass the proxy for local endpoints.
-///
-/// The upper-case name wins over the lower-case one. Credentials in a proxy URL
-/// (`http://user:pass@proxy:3128`) become a `Proxy-Authorization` header marked sensitive; this
-/// module never logs the URL. Without any of these variables, no proxy is used.
-///
-/// One connector per distinct connect/read timeout pair is kept (as the SDK's own default
-/// client does), so connections are reused across calls.
-pub fn http_client() -> SharedHttpClient {
-    SharedHttpClient::new(ProxyAwareClient::default())
-}
-
-/// At most this many connectors (one per distinct timeout pair) are cached; beyond it the cache
-/// is emptied, so timeouts derived from what is left of a budget cannot grow it without bound.
-const MAX_CACHED_CONNECTORS: usize = 16;
-
-/// The SDK's default hyper/rustls connector with `ProxyConfig::from_env()`, cached per timeout
-/// pair. (`aws_smithy_http_client::Builder`, the SDK's default client builder, has no proxy
-/// setting in 1.5.2; only `ConnectorBuilder` has, so this type does the builder's caching.)
-#[derive(Debug, Default)]
-struct ProxyAwareClient {
-    connectors: std::sync::Mutex<
-        std::collections::HashMap<(Option<Duration>, Option<Duration>), SharedHttpConnector>,
-    >,
-}
-
-impl ProxyAwareClient {
-    fn connector(
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        let mut builder = aws_smithy_http_client::Connector::builder()
-            .connector_settings(settings.clone())
-            .proxy_config(ProxyConfig::from_env());
-        builder.set_sleep_impl(components.sleep_impl());
-        SharedHttpConnector::new(
-            builder
-                .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
-                .build(),
-        )
-    }
-}
-
-impl HttpClient for ProxyAwareClient {
-    fn http_connector(
-        &self,
-        settings: &HttpConnectorSettings,
-        components: &RuntimeComponents,
-    ) -> SharedHttpConnector {
-        let key = (settings.connect_timeout(), settings.read_timeout());
-        let mut connectors = match self.connectors.lock() {
-            Ok(c) => c,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        if let Some(connector) = connectors.get(&key) {
-            return connector.clone();
-        }
-        if connectors.len() >= MAX_CACHED_CONNECTORS {
-            connectors.clear();
-        }
-        let connector = Self::connector(settings, components);
-        connectors.insert(key, connector.clone());
-        connector
-    }
 }
 
 /// The limited retry policy of every probe call.
