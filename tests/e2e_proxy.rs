@@ -168,7 +168,12 @@ fn relay(client: TcpStream, seen: &Mutex<Vec<Seen>>) {
     };
     let mut head = format!("{method} {path} {version}\r\n");
     for (k, v) in &headers {
-        let hop = ["proxy-authorization", "proxy-connection", "connection", "keep-alive"];
+        let hop = [
+            "proxy-authorization",
+            "proxy-connection",
+            "connection",
+            "keep-alive",
+        ];
         if !hop.iter().any(|h| k.eq_ignore_ascii_case(h)) {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -333,11 +338,7 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
         .filter(|k| d.get(*k) != p.get(*k))
         .map(|k| format!("{k}: direct {:?}, proxied {:?}", d.get(k), p.get(k)))
         .collect();
-    assert!(
-        differ.is_empty(),
-        "results differ:\n{}",
-        differ.join("\n")
-    );
+    assert!(differ.is_empty(), "results differ:\n{}", differ.join("\n"));
 
     // The proxy relayed STS and Bedrock calls, addressed to the simulator in absolute form,
     // with the URL's credentials as Basic proxy authorization.
@@ -345,7 +346,10 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
     let sim_prefix = format!("{}/", sim.url());
     let services: Vec<&str> = seen.iter().filter_map(|s| s.service.as_deref()).collect();
     assert!(services.contains(&"sts"), "no STS call seen: {seen:?}");
-    assert!(services.contains(&"bedrock"), "no Bedrock call seen: {seen:?}");
+    assert!(
+        services.contains(&"bedrock"),
+        "no Bedrock call seen: {seen:?}"
+    );
     let expected_auth = format!(
         "Basic {}",
         base64(format!("{PROXY_USER}:{PROXY_PASSWORD}").as_bytes())
@@ -354,7 +358,10 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
         assert_ne!(s.method, "CONNECT", "no tunnel for an http endpoint: {s:?}");
         assert!(s.target.starts_with(&sim_prefix), "target {s:?}");
         assert_eq!(s.host.as_deref(), Some(sim.addr.to_string().as_str()));
-        assert_eq!(s.proxy_authorization.as_deref(), Some(expected_auth.as_str()));
+        assert_eq!(
+            s.proxy_authorization.as_deref(),
+            Some(expected_auth.as_str())
+        );
     }
     // Credentials in the proxy URL are a secret like any other.
     let log = proxied.proc.log_text();
@@ -362,8 +369,15 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
         !log.contains(PROXY_PASSWORD),
         "the proxy password appears in the exporter's log"
     );
+    assert!(
+        !log.contains(&expected_auth["Basic ".len()..]),
+        "the proxy authorization header appears in the exporter's log"
+    );
     let status = proxied.get("/api/v1/status");
-    assert!(!status.1.contains(PROXY_PASSWORD), "proxy password in the status API");
+    assert!(
+        !status.1.contains(PROXY_PASSWORD),
+        "proxy password in the status API"
+    );
 }
 
 #[test]
@@ -428,7 +442,10 @@ fn a_proxy_that_refuses_connections_fails_credentials_with_a_transient_network_e
     let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
     let config = healthy_only_config(dir.path());
     // A loopback port nobody listens on: every connection to the proxy is refused.
-    let refused = format!("http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}", free_port());
+    let refused = format!(
+        "http://{PROXY_USER}:{PROXY_PASSWORD}@127.0.0.1:{}",
+        free_port()
+    );
     let exporter = Exporter::start_with(
         dir.path(),
         &config,
@@ -495,7 +512,10 @@ fn an_https_endpoint_is_reached_through_a_connect_tunnel_of_https_proxy() {
     );
     for t in &tunnels {
         assert_eq!(t.target, sim.addr.to_string());
-        assert_eq!(t.proxy_authorization.as_deref(), Some(expected_auth.as_str()));
+        assert_eq!(
+            t.proxy_authorization.as_deref(),
+            Some(expected_auth.as_str())
+        );
     }
     assert_eq!(
         seen.len(),
