@@ -537,6 +537,77 @@ fn an_https_endpoint_is_reached_through_a_connect_tunnel_of_https_proxy() {
 }
 
 #[test]
+fn demo_keeps_a_proxy_of_the_users_shell_away_from_its_loopback_simulator() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let proxy = Proxy::start();
+    let url = proxy.url_with_credentials();
+    let port = free_port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let log = dir.path().join("demo.log");
+    let out = std::fs::File::create(&log).expect("create log");
+    let err = out.try_clone().expect("clone log");
+    let mut cmd = std::process::Command::new(common::BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") {
+            cmd.env_remove(k);
+        }
+    }
+    // A shell behind a corporate proxy: every proxy variable set, NO_PROXY without loopback.
+    for k in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+    ] {
+        cmd.env(k, &url);
+    }
+    cmd.env("NO_PROXY", ".corp.example").env_remove("no_proxy");
+    let child = cmd
+        .args(["demo".to_string(), format!("--web.listen-address={addr}")])
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::from(out))
+        .stderr(std::process::Stdio::from(err))
+        .spawn()
+        .expect("spawn the demo");
+    let demo = common::Proc { child, log };
+    common::wait_listening(addr, Duration::from_secs(30));
+
+    let start = std::time::Instant::now();
+    let m = loop {
+        let (status, body) = common::http_get(&format!("http://{addr}/metrics"));
+        let m = Metrics::parse(&body);
+        if status == 200 && probed(&m, 20) {
+            break m;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "demo tuples not probed after 90 s\n{}",
+            common::tail(&demo.log_text(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    for region in ["us-east-1", "us-west-2"] {
+        assert_eq!(
+            layer(&m, "healthy-claude", region, "invoke"),
+            Some(1.0),
+            "healthy-claude {region} in the demo behind a proxy\n{}",
+            m.text
+        );
+    }
+    assert!(
+        proxy.seen().is_empty(),
+        "the demo's simulator traffic went to the proxy: {:?}",
+        proxy.seen()
+    );
+    assert!(
+        !demo.log_text().contains(PROXY_PASSWORD),
+        "the proxy password appears in the demo's output"
+    );
+}
+
+#[test]
 fn base64_matches_the_rfc_4648_test_vectors() {
     for (plain, encoded) in [
         ("", ""),
