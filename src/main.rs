@@ -261,6 +261,26 @@ const AWS_CREDENTIAL_ENV: [&str; 10] = [
     "AWS_CONTAINER_AUTHORIZATION_TOKEN",
 ];
 
+/// Loopback hosts the demo daemon must reach directly (the simulator listens on 127.0.0.1).
+const LOOPBACK_NO_PROXY: [&str; 3] = ["127.0.0.1", "localhost", "::1"];
+
+/// The user's `NO_PROXY` list with the loopback hosts appended (once).
+fn demo_no_proxy(existing: Option<&str>) -> String {
+    let mut entries: Vec<String> = existing
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect();
+    for host in LOOPBACK_NO_PROXY {
+        if !entries.iter().any(|e| e.eq_ignore_ascii_case(host)) {
+            entries.push(host.to_string());
+        }
+    }
+    entries.join(",")
+}
+
 /// `demo`: the simulator in-process with the demo scenario, and this binary as a child running
 /// the daemon against it. Signals are forwarded; exits with the child's status.
 async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -306,6 +326,15 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
         .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .kill_on_drop(true);
+    // The SDK honours HTTP(S)_PROXY, and its matcher does not exempt loopback by itself: keep a
+    // proxy of the user's environment from capturing the daemon's calls to the local simulator.
+    let no_proxy = demo_no_proxy(
+        std::env::var("NO_PROXY")
+            .or_else(|_| std::env::var("no_proxy"))
+            .ok()
+            .as_deref(),
+    );
+    cmd.env("NO_PROXY", &no_proxy).env("no_proxy", &no_proxy);
     for v in AWS_CREDENTIAL_ENV {
         cmd.env_remove(v);
     }
@@ -366,5 +395,23 @@ async fn wait_forwarding_signals(
             let _ = child.start_kill();
             child.wait().await.context("waiting for the daemon")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::demo_no_proxy;
+
+    #[test]
+    fn demo_daemon_bypasses_a_users_proxy_for_the_loopback_simulator() {
+        assert_eq!(demo_no_proxy(None), "127.0.0.1,localhost,::1");
+        assert_eq!(
+            demo_no_proxy(Some(" .corp.example, 10.0.0.0/8 ,")),
+            ".corp.example,10.0.0.0/8,127.0.0.1,localhost,::1"
+        );
+        assert_eq!(
+            demo_no_proxy(Some("LOCALHOST,127.0.0.1")),
+            "LOCALHOST,127.0.0.1,::1"
+        );
     }
 }

@@ -30,6 +30,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Loads the SDK configuration of a source: the default chain, or the named profile.
 /// Endpoint overrides (`AWS_ENDPOINT_URL*`, profile `endpoint_url`) are picked up by the SDK.
+///
+/// Proxies: with [`BehaviorVersion::latest()`] (at least `v2025_08_07`) the SDK's default HTTP
+/// client (aws-smithy-runtime's `default_https_client`: hyper, rustls with aws-lc) reads
+/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (upper case first, then lower case)
+/// through `ProxyConfig::from_env()`. That client serves every client built from this
+/// configuration (STS, Bedrock, Bedrock runtime, IAM) and, through the loader's behavior
+/// version, the credential chain's own calls. `https://` endpoints go through a `CONNECT`
+/// tunnel, `http://` ones as absolute-form requests; loopback is not exempt unless listed in
+/// `NO_PROXY`. Pinning an older behavior version here would silently drop proxy support
+/// (`tests/e2e_proxy.rs` would catch it).
 pub async fn load_source_config(source: &Source) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
     if let Some(profile) = &source.profile {
