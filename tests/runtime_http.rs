@@ -62,7 +62,10 @@ impl Running {
             stop,
             config,
             _dir: dir,
-            client: reqwest::Client::new(),
+            client: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("an HTTP client for loopback"),
         }
     }
 

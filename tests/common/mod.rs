@@ -78,9 +78,14 @@ fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) -> P
         .stdin(Stdio::null())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err));
-    // A clean AWS environment: only what the test sets.
+    // A clean AWS environment: only what the test sets. A proxy of the machine running the
+    // tests must not carry the loopback simulator's traffic either.
     for (k, _) in std::env::vars() {
-        if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") {
+        let proxy = matches!(
+            k.to_ascii_uppercase().as_str(),
+            "HTTP_PROXY" | "HTTPS_PROXY" | "ALL_PROXY" | "NO_PROXY"
+        );
+        if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") || proxy {
             cmd.env_remove(k);
         }
     }
@@ -232,7 +237,10 @@ fn runtime() -> tokio::runtime::Runtime {
 
 pub fn http_get(url: &str) -> (u16, String) {
     runtime().block_on(async {
-        match ::reqwest::Client::new()
+        match ::reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client for loopback")
             .get(url)
             .timeout(Duration::from_secs(30))
             .send()
@@ -249,7 +257,10 @@ pub fn http_get(url: &str) -> (u16, String) {
 
 pub fn http_post(url: &str) -> (u16, String) {
     runtime().block_on(async {
-        match ::reqwest::Client::new()
+        match ::reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("an HTTP client for loopback")
             .post(url)
             .timeout(Duration::from_secs(30))
             .send()
