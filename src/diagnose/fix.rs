@@ -675,23 +675,6 @@ pub fn change_model(cx: &FixContext<'_>, replacement: Option<&str>, why: &str) -
     fix
 }
 
-/// The geographic inference-profile prefix for a region (`us.`, `eu.`, `apac.`, …).
-pub fn profile_prefix(region: &str) -> &'static str {
-    match region.split('-').next().unwrap_or("") {
-        "eu" => "eu.",
-        "ap" => "apac.",
-        "ca" => "ca.",
-        "us" => {
-            if region.starts_with("us-gov") {
-                "us-gov."
-            } else {
-                "us."
-            }
-        }
-        _ => "global.",
-    }
-}
-
 /// The reason's generic fix as advice.
 pub fn advice(text: &str) -> Fix {
     Fix::new(FixKind::Advice, text)
@@ -826,7 +809,5 @@ mod tests {
                 .all(|x| x.contains("--model-id mistral.mistral-large-2402-v1:0"))
         );
         assert!(fix.summary.contains("before 2025-10"));
-        assert_eq!(profile_prefix("eu-west-3"), "eu.");
-        assert_eq!(profile_prefix("us-west-2"), "us.");
     }
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use crate::config::{Config, Expect, Target, TupleKey};
 use crate::metrics::probe_success;
 use crate::probe::aws::redact;
+use crate::probe::model_access::geo_profile_prefix;
 use crate::probe::{Failure, LayerResult, LayerStatus, ProbeAccess, ProbeReport, Prober, Round};
 use crate::reason::{Class, Layer, Reason};
 use evidence::{Read, SimDecision, SimResult};
@@ -955,7 +956,7 @@ fn build_steps(
                     Reason::InferenceProfileRequired => {
                         let profile = format!(
                             "{}{}",
-                            fix::profile_prefix(cx.region),
+                            geo_profile_prefix(cx.region).unwrap_or("global."),
                             fix::base_model(cx.model)
                         );
                         s5.fixes.push(fix::change_model(

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, Expect, InvokeMode, Target, TupleKey};
 use crate::metrics::TupleState;
+use crate::probe::model_access::geo_profile_prefix;
 use crate::probe::{Failure, LayerResult, LayerStatus};
 use crate::reason::{Class, Layer, Reason};
 
@@ -196,18 +197,6 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The inference profile prefix of a region's geography (`us.`, `eu.`, `apac.`), if known.
-fn geo_prefix(region: &str) -> Option<&'static str> {
-    let head = region.split('-').next()?;
-    match head {
-        "us" => Some("us"),
-        "eu" => Some("eu"),
-        "ap" => Some("apac"),
-        "ca" => Some("ca"),
-        _ => None,
-    }
-}
-
 /// What a one-line fix may name about a tuple (configuration values only; never the
 /// external id).
 #[derive(Debug, Clone, Copy)]
@@ -268,9 +257,9 @@ pub fn fix_line(reason: Reason, row: &FixContext<'_>) -> String {
         Reason::ModelNotInRegion => Some(format!(
             "{model} is not offered in {region}: change region or use a cross-region inference profile"
         )),
-        Reason::InferenceProfileRequired => Some(match geo_prefix(region) {
+        Reason::InferenceProfileRequired => Some(match geo_profile_prefix(region) {
             Some(p) => {
-                format!("use the inference profile id {p}.{model} instead of the bare model id")
+                format!("use the inference profile id {p}{model} instead of the bare model id")
             }
             None => format!("use an inference profile id for {model} instead of the bare model id"),
         }),

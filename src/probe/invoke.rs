@@ -25,9 +25,7 @@ pub type Tokens = Option<(u64, u64)>;
 /// The model id without a geographic inference-profile prefix or ARN path.
 fn base_model(model: &str) -> &str {
     let last = model.rsplit('/').next().unwrap_or(model);
-    for prefix in [
-        "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
-    ] {
+    for prefix in super::model_access::PROFILE_PREFIXES {
         if let Some(rest) = last.strip_prefix(prefix) {
             return rest;
         }
