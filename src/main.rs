@@ -163,17 +163,22 @@ enum DiagnoseOutput {
     Json,
 }
 
+/// Every problem of an invalid configuration file, on stderr.
+fn print_config_problems(path: &Path, e: &config::ConfigError) {
+    eprintln!(
+        "{}: invalid, {} problem(s):",
+        path.display(),
+        e.problems.len()
+    );
+    eprint!("{}", daemon::format_problems(e));
+}
+
 /// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
 fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOutput) -> ExitCode {
     let cfg = match config::load(path) {
         Ok(cfg) => cfg,
         Err(e) => {
-            eprintln!(
-                "{}: invalid, {} problem(s):",
-                path.display(),
-                e.problems.len()
-            );
-            eprint!("{}", daemon::format_problems(&e));
+            print_config_problems(path, &e);
             return ExitCode::from(2);
         }
     };
@@ -236,12 +241,7 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!(
-                "{}: invalid, {} problem(s):",
-                path.display(),
-                e.problems.len()
-            );
-            eprint!("{}", daemon::format_problems(&e));
+            print_config_problems(path, &e);
             ExitCode::FAILURE
         }
     }
