@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{Exporter, Metrics, Sim};
@@ -198,10 +197,6 @@ fn stories() -> Vec<Story> {
     ]
 }
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
 /// Checks one story against a scrape; returns what did not match.
 fn check(m: &Metrics, s: &Story) -> Vec<String> {
     let mut wrong = Vec::new();
@@ -265,13 +260,8 @@ fn check(m: &Metrics, s: &Story) -> Vec<String> {
 #[test]
 fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
-    let exporter = Exporter::start(
-        dir.path(),
-        &repo("config/demo/exporter.toml"),
-        &repo("config/demo/aws-config"),
-        &sim.url(),
-    );
+    let sim = Sim::start_demo(dir.path());
+    let exporter = Exporter::start_demo(dir.path(), &sim);
     let stories = stories();
     let m = exporter.scrape_until(
         Duration::from_secs(90),

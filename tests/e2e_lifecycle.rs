@@ -4,15 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Exporter, Sim};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::{BIN, Exporter, Sim, repo};
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const TITAN: &str = "amazon.titan-text-express-v1";
@@ -59,7 +54,7 @@ fn probed(m: &common::Metrics, target: &str, model: &str) -> bool {
 #[test]
 fn a_reload_adds_changes_and_removes_targets_and_a_bad_reload_keeps_the_running_config() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let cfg = dir.path().join("exporter.toml");
     std::fs::write(
         &cfg,
@@ -199,7 +194,7 @@ fn sigterm_during_a_hung_probe_stops_promptly_with_exit_0() {
 #[test]
 fn probe_endpoint_probes_one_target_now_and_404s_an_unknown_one() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let cfg = dir.path().join("exporter.toml");
     std::fs::write(
         &cfg,

@@ -14,16 +14,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Exporter, Proc, Sim, free_port, http_get, tail};
+use common::{Exporter, Proc, Sim, free_port, http_get, repo, tail};
 use serde_json::Value;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// The tuple labels of an alert or series: (target, aws_region, model_id).
 type TupleId = (String, String, String);

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Exporter, Metrics, Sim, free_port};
+use common::{Exporter, Metrics, Sim, free_port, repo};
 
 const PROXY_USER: &str = "probe-proxy-user";
 const PROXY_PASSWORD: &str = "pr0xy-Passw0rd-never-logged";
@@ -216,10 +216,6 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
 /// The proxy environment of a test exporter: exactly these values, whatever the environment
 /// of the test run holds (an empty upper-case variable hides the lower-case one).
 fn proxy_env(http: &str, https: &str, no_proxy: &str) -> Vec<(String, String)> {
@@ -291,7 +287,7 @@ fn layer(m: &Metrics, target: &str, region: &str, layer: &str) -> Option<f64> {
 #[test]
 fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let proxy = Proxy::start();
     let direct_dir = dir.path().join("direct");
     let proxied_dir = dir.path().join("proxied");
@@ -383,7 +379,7 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
 #[test]
 fn no_proxy_listing_the_endpoint_and_https_proxy_alone_leave_an_http_endpoint_direct() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let config = healthy_only_config(dir.path());
     let bypassed = Proxy::start();
     let https_only = Proxy::start();
@@ -439,7 +435,7 @@ fn no_proxy_listing_the_endpoint_and_https_proxy_alone_leave_an_http_endpoint_di
 #[test]
 fn a_proxy_that_refuses_connections_fails_credentials_with_a_transient_network_error() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let config = healthy_only_config(dir.path());
     // A loopback port nobody listens on: every connection to the proxy is refused.
     let refused = format!(
@@ -486,7 +482,7 @@ fn a_proxy_that_refuses_connections_fails_credentials_with_a_transient_network_e
 #[test]
 fn an_https_endpoint_is_reached_through_a_connect_tunnel_of_https_proxy() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
+    let sim = Sim::start_demo(dir.path());
     let config = healthy_only_config(dir.path());
     let proxy = Proxy::start();
     let url = proxy.url_with_credentials();

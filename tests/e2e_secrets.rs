@@ -12,15 +12,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Exporter, Sim, free_port, http_get, tail, wait_listening};
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::{BIN, Exporter, Sim, free_port, http_get, repo, tail, wait_listening};
 
 /// A secret to look for, and what kind of secret it is (for the failure message).
 #[derive(Debug, Clone)]
@@ -428,13 +424,8 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
     assert!(targets.len() >= 19, "{targets:?}");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
-    let logfmt = Exporter::start(
-        dir.path(),
-        &repo("config/demo/exporter.toml"),
-        &repo("config/demo/aws-config"),
-        &sim.url(),
-    );
+    let sim = Sim::start_demo(dir.path());
+    let logfmt = Exporter::start_demo(dir.path(), &sim);
     let json = start_demo_json(dir.path());
     wait_all_probed(logfmt.addr, &|| logfmt.proc.log_text());
     wait_all_probed(json.addr, &|| json.proc.log_text());

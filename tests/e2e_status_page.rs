@@ -16,10 +16,6 @@ use common::{Exporter, Sim};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
-
 /// The cargo target directory (where the screenshots go).
 fn target_dir() -> PathBuf {
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
@@ -307,13 +303,8 @@ fn check(row: &DomRow, want: &Want) -> Vec<String> {
 #[test]
 fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_layer_and_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start(dir.path(), &repo("config/demo/scenario.toml"));
-    let exporter = Exporter::start(
-        dir.path(),
-        &repo("config/demo/exporter.toml"),
-        &repo("config/demo/aws-config"),
-        &sim.url(),
-    );
+    let sim = Sim::start_demo(dir.path());
+    let exporter = Exporter::start_demo(dir.path(), &sim);
     let table = demo_table();
     let url = format!("http://{}/", exporter.addr);
 

@@ -10,6 +10,11 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_bedrock-access-exporter");
 
+/// A path inside the repository.
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
 /// A child process that is killed when dropped.
 pub struct Proc {
     pub child: Child,
@@ -121,6 +126,11 @@ impl Sim {
         Sim { proc, addr }
     }
 
+    /// The simulator with the demo scenario (`config/demo/scenario.toml`).
+    pub fn start_demo(dir: &Path) -> Sim {
+        Sim::start(dir, &repo("config/demo/scenario.toml"))
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
@@ -133,6 +143,16 @@ pub struct Exporter {
 }
 
 impl Exporter {
+    /// The daemon with the demo configuration and AWS config file, against `sim`.
+    pub fn start_demo(dir: &Path, sim: &Sim) -> Exporter {
+        Exporter::start(
+            dir,
+            &repo("config/demo/exporter.toml"),
+            &repo("config/demo/aws-config"),
+            &sim.url(),
+        )
+    }
+
     pub fn start(dir: &Path, config: &Path, aws_config: &Path, endpoint: &str) -> Exporter {
         Self::start_with(dir, config, aws_config, endpoint, &[])
     }
