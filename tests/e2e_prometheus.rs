@@ -139,6 +139,19 @@ impl Prometheus {
             .collect()
     }
 
+    /// The `target` label of every active alert `name`.
+    fn alert_targets(&self, name: &str) -> BTreeSet<String> {
+        self.alerts(name)
+            .iter()
+            .map(|a| {
+                a["labels"]["target"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    }
+
     fn wait_until(&self, limit: Duration, what: &str, done: impl Fn(&Prometheus) -> bool) {
         let start = Instant::now();
         while !done(self) {
@@ -442,16 +455,7 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
                 && !p.alerts("BedrockAccessNeverGranted").is_empty()
         },
     );
-    let config_errors: BTreeSet<String> = prom
-        .alerts("BedrockAccessConfigurationError")
-        .iter()
-        .map(|a| {
-            a["labels"]["target"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let config_errors = prom.alert_targets("BedrockAccessConfigurationError");
     for t in [
         "session-too-long",
         "not-in-region",
@@ -463,16 +467,7 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
             "{t} not among configuration errors {config_errors:?}"
         );
     }
-    let inconclusive: BTreeSet<String> = prom
-        .alerts("BedrockAccessProbeInconclusive")
-        .iter()
-        .map(|a| {
-            a["labels"]["target"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        })
-        .collect();
+    let inconclusive = prom.alert_targets("BedrockAccessProbeInconclusive");
     assert!(inconclusive.contains("grant-pending"), "{inconclusive:?}");
     let early: Vec<String> = prom
         .alerts("BedrockAccessRegression")
