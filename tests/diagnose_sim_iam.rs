@@ -1,12 +1,14 @@
 //! The simulator's IAM operations (`GetRole`, `SimulatePrincipalPolicy`) through the real
 //! `aws-sdk-iam` client: what `diagnose` reads for its deeper evidence.
 
+mod sim_support;
+
 use aws_credential_types::Credentials;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::config::{BehaviorVersion, Region};
 use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::types::PolicyEvaluationDecisionType as D;
-use bedrock_access_exporter::sim::{Simulator, serve};
+use sim_support::serve_scenario;
 
 const SCENARIO: &str = r#"
 [[accounts]]
@@ -51,20 +53,8 @@ policies = ['''{"Statement":[
 "#;
 
 async fn start() -> String {
-    let sim = match Simulator::from_toml(SCENARIO, "diagnose_sim_iam scenario") {
-        Ok(s) => s,
-        Err(e) => panic!("test scenario must load: {e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("bind: {e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("addr: {e}"),
-    };
-    tokio::spawn(serve(sim, listener, std::future::pending()));
-    url
+    let (addr, _) = serve_scenario(SCENARIO, "diagnose_sim_iam scenario").await;
+    format!("http://{addr}")
 }
 
 fn iam(url: &str, key: &str, secret: &str) -> aws_sdk_iam::Client {

@@ -2,6 +2,8 @@
 //! against the simulator running `config/demo/scenario.toml` with the keys of
 //! `config/demo/aws-config`, fails exactly where `config/demo/README.md` says it does.
 
+mod sim_support;
+
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -11,8 +13,9 @@ use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message,
 };
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use bedrock_access_exporter::sim::{DEMO_SCENARIO, Simulator, serve};
+use bedrock_access_exporter::sim::DEMO_SCENARIO;
 use serde_json::Value;
+use sim_support::serve_scenario;
 
 fn demo_file(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -361,19 +364,8 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
 
 #[tokio::test]
 async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_promises() {
-    let sim = match Simulator::from_toml(DEMO_SCENARIO, "demo") {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("{e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("{e}"),
-    };
-    tokio::spawn(serve(sim, listener, std::future::pending()));
+    let (addr, _) = serve_scenario(DEMO_SCENARIO, "demo").await;
+    let url = format!("http://{addr}");
 
     let config: Value = match toml::from_str::<toml::Value>(&demo_file("exporter.toml"))
         .map(serde_json::to_value)

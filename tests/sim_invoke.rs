@@ -1,14 +1,17 @@
 //! InvokeModel bodies per provider, the router used in-process, and IAM's GetRole and
 //! SimulatePrincipalPolicy for `diagnose`.
 
+mod sim_support;
+
 use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_smithy_runtime_api::client::identity::Identity;
-use bedrock_access_exporter::sim::{Simulator, serve};
+use bedrock_access_exporter::sim::Simulator;
 use serde_json::Value;
+use sim_support::serve_scenario;
 
 const SCENARIO: &str = r#"
 [[accounts]]
@@ -76,20 +79,8 @@ output_modalities = ["EMBEDDING"]
 "#;
 
 async fn start() -> (String, Simulator) {
-    let sim = match Simulator::from_toml(SCENARIO, "sim_invoke") {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("{e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("{e}"),
-    };
-    tokio::spawn(serve(sim.clone(), listener, std::future::pending()));
-    (url, sim)
+    let (addr, sim) = serve_scenario(SCENARIO, "sim_invoke").await;
+    (format!("http://{addr}"), sim)
 }
 
 fn prober() -> Credentials {

@@ -7,6 +7,8 @@
 //! Deterministic: every random choice comes from a seeded RNG, so a failure names its seed
 //! and index and replays.
 
+mod sim_support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -14,9 +16,10 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_smithy_runtime_api::client::identity::Identity;
-use bedrock_access_exporter::sim::{Simulator, serve};
+use bedrock_access_exporter::sim::Simulator;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use sim_support::serve_scenario;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -55,20 +58,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 // ---------------------------------------------------------------------------------------------
 
 async fn start() -> (SocketAddr, Simulator) {
-    let sim = match Simulator::from_toml(SCENARIO, "sim_robustness scenario") {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("{e}"),
-    };
-    let addr = match listener.local_addr() {
-        Ok(a) => a,
-        Err(e) => panic!("{e}"),
-    };
-    tokio::spawn(serve(sim.clone(), listener, std::future::pending()));
-    (addr, sim)
+    serve_scenario(SCENARIO, "sim_robustness scenario").await
 }
 
 /// One HTTP/1.1 request as parts, so that a mutation can target one of them.

@@ -2,6 +2,8 @@
 //! `tests/fixtures/aws`, a scenario situation that makes the simulator answer it, and the SDK
 //! must see the same error code, HTTP status and message text (or parse the success).
 
+mod sim_support;
+
 use std::path::Path;
 
 use aws_credential_types::Credentials;
@@ -13,8 +15,9 @@ use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use bedrock_access_exporter::sim::{Simulator, serve};
+use bedrock_access_exporter::sim::Simulator;
 use serde_json::Value;
+use sim_support::serve_scenario;
 
 // ---------------------------------------------------------------------------------------------
 // Test scenario: accounts and principals named after the fixtures' own stories, so that the
@@ -299,20 +302,11 @@ struct Harness {
 }
 
 async fn start() -> Harness {
-    let sim = match Simulator::from_toml(SCENARIO, "sim_sdk scenario") {
-        Ok(s) => s,
-        Err(e) => panic!("test scenario must load: {e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("bind: {e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("addr: {e}"),
-    };
-    tokio::spawn(serve(sim.clone(), listener, std::future::pending()));
-    Harness { url, sim }
+    let (addr, sim) = serve_scenario(SCENARIO, "sim_sdk scenario").await;
+    Harness {
+        url: format!("http://{addr}"),
+        sim,
+    }
 }
 
 impl Harness {

@@ -1,11 +1,14 @@
 //! Who may assume which role: the same-account "either side" rule, the cross-account "both
 //! sides" rule, explicit denies in SCPs, identity and trust policies, and role chaining.
 
+mod sim_support;
+
 use aws_credential_types::Credentials;
 use aws_sdk_sts::config::retry::RetryConfig;
 use aws_sdk_sts::config::{BehaviorVersion, Region};
 use aws_sdk_sts::error::ProvideErrorMetadata;
-use bedrock_access_exporter::sim::{Simulator, serve};
+use bedrock_access_exporter::sim::Simulator;
+use sim_support::serve_scenario;
 
 const SCENARIO: &str = r#"
 [[accounts]]
@@ -68,19 +71,8 @@ trust_policy = '''{"Statement":[{"Effect":"Allow","Principal":{"AWS":"1111111111
 "#;
 
 async fn client(creds: Credentials) -> (aws_sdk_sts::Client, Simulator) {
-    let sim = match Simulator::from_toml(SCENARIO, "sim_trust") {
-        Ok(s) => s,
-        Err(e) => panic!("{e}"),
-    };
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => panic!("{e}"),
-    };
-    let url = match listener.local_addr() {
-        Ok(a) => format!("http://{a}"),
-        Err(e) => panic!("{e}"),
-    };
-    tokio::spawn(serve(sim.clone(), listener, std::future::pending()));
+    let (addr, sim) = serve_scenario(SCENARIO, "sim_trust").await;
+    let url = format!("http://{addr}");
     let c = aws_sdk_sts::Client::from_conf(
         aws_sdk_sts::Config::builder()
             .behavior_version(BehaviorVersion::latest())
