@@ -386,7 +386,7 @@ async fn a_large_exposition_streamed_in_chunks_arrives_whole() {
 
 use bedrock_access_exporter::config::InvokeMode;
 use bedrock_access_exporter::http::status_page;
-use bedrock_access_exporter::probe::{Failure, LayerResult, LayerStatus};
+use bedrock_access_exporter::probe::{LayerResult, LayerStatus};
 use bedrock_access_exporter::reason::{Layer, Reason};
 
 fn json_of(body: &str) -> serde_json::Value {
@@ -407,19 +407,13 @@ fn tuple<'a>(v: &'a serde_json::Value, target: &str, region: &str) -> &'a serde_
     }
 }
 
+/// A failed layer (as `runtime_support::fail`) with its own AWS message.
 fn failed_with(layer: Layer, reason: Reason, message: &str) -> LayerResult {
-    LayerResult {
-        layer,
-        status: LayerStatus::Failed(Failure {
-            reason,
-            error_code: Some("AccessDeniedException".into()),
-            http_status: Some(403),
-            request_id: Some("req-0002".into()),
-            message: message.into(),
-        }),
-        duration: std::time::Duration::from_millis(30),
-        call: format!("{layer} call"),
+    let mut result = fail(layer, reason, Some("AccessDeniedException"));
+    if let LayerStatus::Failed(f) = &mut result.status {
+        f.message = message.into();
     }
+    result
 }
 
 #[tokio::test]
