@@ -268,7 +268,9 @@ pub async fn diagnose(prober: &Prober, tuples: &[(TupleKey, &Target)]) -> Diagno
     let round = prober.new_round();
     let round = &round;
     let out: Vec<TupleDiagnosis> = futures::stream::iter(tuples.iter())
-        .map(|(key, target)| diagnose_tuple(prober, round, key, target))
+        // Boxed: the tuple's future (probe, then evidence calls) is deep enough that nesting it
+        // unboxed in the stream's types overflows the compiler's query depth in release builds.
+        .map(|(key, target)| Box::pin(diagnose_tuple(prober, round, key, target)))
         .buffered(4)
         .collect()
         .await;
