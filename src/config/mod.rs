@@ -116,6 +116,12 @@ impl Target {
             .and_then(|a| a.rsplit('/').next())
             .unwrap_or("")
     }
+
+    /// Strings of this target that must never leave the process (redacted from every message,
+    /// log line and output): the external id.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.external_id.as_deref().into_iter().collect()
+    }
 }
 
 /// One (target, region, model) tuple: the unit that is probed and exported.
@@ -395,11 +401,17 @@ impl Config {
         out
     }
 
+    /// The source a target probes from.
+    pub fn source_of(&self, target: &Target) -> Option<&Source> {
+        self.source(&target.source)
+    }
+
     /// The target called `name` (for `/probe?target=NAME` and `diagnose --target`).
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
     }
 
+    /// The source called `name`.
     pub fn source(&self, name: &str) -> Option<&Source> {
         self.sources.iter().find(|s| s.name == name)
     }

@@ -388,7 +388,7 @@ async fn gather(
         return g;
     };
     let timeout = target.settings.timeout;
-    let secrets: Vec<&str> = target.external_id.as_deref().into_iter().collect();
+    let secrets = target.secrets();
     let layer = |l: Layer| report.layers.iter().find(|x| x.layer == l);
     let role_arn = target.role_arn.as_deref();
 
@@ -578,7 +578,7 @@ async fn diagnose_tuple(
     };
     let steps = build_steps(&cx, &report, gathered, source_arn.as_deref());
     let first_fail = steps.iter().find(|s| s.status == StepStatus::Fail);
-    let secrets: Vec<&str> = target.external_id.as_deref().into_iter().collect();
+    let secrets = target.secrets();
     let mut d = TupleDiagnosis {
         target: key.target.clone(),
         aws_region: key.aws_region.clone(),

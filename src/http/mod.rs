@@ -272,11 +272,7 @@ fn secs(d: Duration) -> String {
 
 /// The configured `expected_account` of the target's source.
 fn current_source_account<'a>(config: Option<&'a Config>, target: &Target) -> Option<&'a str> {
-    config?
-        .sources
-        .iter()
-        .find(|s| s.name == target.source)
-        .and_then(|s| s.expected_account.as_deref())
+    config?.source_of(target)?.expected_account.as_deref()
 }
 
 /// The plain-text trace of `/probe?debug=true`. `config` (the running configuration) lets the

@@ -319,9 +319,7 @@ fn configured_labels(config: &Config, target: &Target) -> (String, String) {
         .map(str::to_string)
         .or_else(|| {
             config
-                .sources
-                .iter()
-                .find(|s| s.name == target.source)
+                .source_of(target)
                 .and_then(|s| s.expected_account.clone())
         })
         .unwrap_or_default();
@@ -381,11 +379,7 @@ fn row(
     };
     let role_arn = target.and_then(|t| t.role_arn.as_deref());
     let source_account = match (config, target) {
-        (Some(c), Some(t)) => c
-            .sources
-            .iter()
-            .find(|s| s.name == t.source)
-            .and_then(|s| s.expected_account.as_deref()),
+        (Some(c), Some(t)) => c.source_of(t).and_then(|s| s.expected_account.as_deref()),
         _ => None,
     };
     r.fix = match (r.state, r.reason) {

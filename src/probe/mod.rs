@@ -111,7 +111,7 @@ impl LayerContext<'_> {
 
     /// Strings that must never appear in messages or logs.
     pub fn secrets(&self) -> Vec<&str> {
-        self.target.external_id.as_deref().into_iter().collect()
+        self.target.secrets()
     }
 }
 
