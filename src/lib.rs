@@ -8,9 +8,12 @@
 pub mod config;
 pub mod daemon;
 pub mod diagnose;
+pub mod fix;
 pub mod http;
+pub mod layer_view;
 pub mod logging;
 pub mod metrics;
+pub mod model_id;
 pub mod notify;
 pub mod probe;
 pub mod reason;

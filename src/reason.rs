@@ -1,5 +1,6 @@
 //! The failure taxonomy of the contract: every failed layer gets exactly one [`Reason`], and each
-//! reason has one [`Class`] and one fix. Classification of AWS errors lives here too.
+//! reason has one [`Class`], one fix and at most one [`Cause`]. Classification of AWS errors
+//! lives here too.
 
 use std::fmt;
 
@@ -278,6 +279,71 @@ impl Reason {
             }
             ValidationError => "the message says what the request got wrong",
             Unknown => "read the message in the logs / status page",
+        }
+    }
+}
+
+/// What a failure points at: the part of the setup whose change makes it pass. `diagnose`
+/// explains a failed call by its cause (the checklist step that carries the fix); a reason
+/// without a cause is explained by the call itself (credentials, AWS's side, the request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// The target role's trust policy does not let the caller in.
+    TrustPolicy,
+    /// A permission policy refuses the action: the calling principal's identity policies, an
+    /// explicit deny (identity, resource, boundary or session policy) or the organisation's
+    /// SCP/RCP.
+    Permission,
+    /// Model access, the model id or the region: a grant, subscription or form is missing,
+    /// or the model cannot be called that way there.
+    ModelAccess,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::TrustPolicy => "trust_policy",
+            Cause::Permission => "permission",
+            Cause::ModelAccess => "model_access",
+        }
+    }
+
+    /// The cause in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Cause::TrustPolicy => "the target role's trust policy",
+            Cause::Permission => {
+                "a permission policy of the caller (identity policy, explicit deny or SCP/RCP)"
+            }
+            Cause::ModelAccess => "model access, the model or the region",
+        }
+    }
+}
+
+impl Reason {
+    /// What this reason points at ([`Cause`]); `None` when the failed call is its own
+    /// explanation. `assume_role_denied` has none: AWS's answer does not say whether the trust
+    /// policy or the caller's policy refused (`diagnose` narrows it down with evidence).
+    pub fn cause(self) -> Option<Cause> {
+        use Reason::*;
+        match self {
+            TrustPolicyDenied => Some(Cause::TrustPolicy),
+            AssumeRoleNotPermitted | BedrockNotPermitted | ExplicitDeny | ScpDenied => {
+                Some(Cause::Permission)
+            }
+            ModelAccessNotGranted
+            | ModelAccessPending
+            | MarketplaceSubscriptionRequired
+            | UseCaseFormRequired
+            | ModelNotInRegion
+            | InferenceProfileRequired
+            | ModelLegacyNoAccess
+            | ModelEndOfLife
+            | AccountNotAuthorized
+            | DailyTokenQuotaExhausted => Some(Cause::ModelAccess),
+            // Credentials, AWS's side, the request, and assume_role_denied's ambiguity.
+            _ => None,
         }
     }
 }

@@ -17,7 +17,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_sdk_iam::types::PolicyEvaluationDecisionType;
 
-use super::AwsError;
+use super::model::{AwsError, SimDecision, SimResult};
 use crate::probe::Failure;
 use crate::probe::aws::{bedrock_client, failure_from_sdk, iam_client, redact};
 use crate::reason::Layer;
@@ -30,36 +30,6 @@ pub enum Read<T> {
     NotPermitted(AwsError),
     /// Any other failure (network, missing entity, …).
     Failed(AwsError),
-}
-
-/// What IAM's policy simulator decided for a set of (action, resource) pairs, summarised.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum SimDecision {
-    Allowed,
-    ImplicitDeny,
-    ExplicitDeny,
-}
-
-impl SimDecision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SimDecision::Allowed => "allowed",
-            SimDecision::ImplicitDeny => "implicitDeny",
-            SimDecision::ExplicitDeny => "explicitDeny",
-        }
-    }
-}
-
-/// One row of a simulation.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SimResult {
-    pub action: String,
-    pub resource: String,
-    pub decision: SimDecision,
-    /// Whether the organisation's SCPs allow it (reported for accounts in an organisation).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub allowed_by_organizations: Option<bool>,
 }
 
 /// The overall decision: any explicit deny wins, then any implicit deny, else allowed.
@@ -163,7 +133,7 @@ pub async fn simulate(
 }
 
 /// `iam:GetRole`: the role's trust policy, URL-decoded, with every `sts:ExternalId` condition
-/// value replaced by [`super::fix::EXTERNAL_ID_PLACEHOLDER`] and `secrets` redacted.
+/// value replaced by [`crate::fix::EXTERNAL_ID_PLACEHOLDER`] and `secrets` redacted.
 pub async fn trust_policy(
     sdk: &SdkConfig,
     creds: Credentials,
@@ -210,10 +180,10 @@ fn scrub_external_ids(v: &mut serde_json::Value) {
                     *val = match val {
                         serde_json::Value::Array(a) => serde_json::Value::Array(
                             a.iter()
-                                .map(|_| super::fix::EXTERNAL_ID_PLACEHOLDER.into())
+                                .map(|_| crate::fix::EXTERNAL_ID_PLACEHOLDER.into())
                                 .collect(),
                         ),
-                        _ => super::fix::EXTERNAL_ID_PLACEHOLDER.into(),
+                        _ => crate::fix::EXTERNAL_ID_PLACEHOLDER.into(),
                     };
                 } else {
                     scrub_external_ids(val);
@@ -331,7 +301,7 @@ mod tests {
             !out.contains("a-secret") && !out.contains("b-secret"),
             "{out}"
         );
-        assert!(out.contains(super::super::fix::EXTERNAL_ID_PLACEHOLDER));
+        assert!(out.contains(crate::fix::EXTERNAL_ID_PLACEHOLDER));
         let broken = redact_trust_policy("{not json s3cr3t-id", &["s3cr3t-id"]).to_string();
         assert!(!broken.contains("s3cr3t-id"));
     }

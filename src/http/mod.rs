@@ -1,11 +1,12 @@
 //! The HTTP interface (`interface.md`): `/metrics`, `/probe`, `/-/healthy`, `/-/ready`,
-//! `/-/reload`, the status page `/` and `/api/v1/status` (rendered in [`status_page`]).
+//! `/-/reload`, the status page `/` and `/api/v1/status` (rendered in [`status_page`]), and the
+//! `/probe?debug=true` trace ([`debug`]).
 
+pub mod debug;
 pub mod status_page;
 
-use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{RawQuery, State};
@@ -14,11 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
-use crate::config::{Config, InvokeMode, Target, TupleKey};
+use crate::config::{InvokeMode, Target, TupleKey};
 use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
-use crate::probe::{LayerStatus, ProbeReport};
-use crate::reason::Layer;
+use crate::probe::ProbeReport;
 use crate::schedule::{ProbeFn, TIMEOUT_GUARD};
 
 /// The router of the exporter.
@@ -215,7 +215,7 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
     if params.debug {
         text(
             StatusCode::OK,
-            debug_trace(Some(current.config.as_ref()), target, &outcomes),
+            debug::trace(Some(current.config.as_ref()), target, &outcomes),
         )
     } else {
         exposition(store.render())
@@ -264,146 +264,6 @@ pub async fn probe_target<P: ProbeFn>(
         .await;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3}s", d.as_secs_f64())
-}
-
-/// The configured `expected_account` of the target's source.
-fn current_source_account<'a>(config: Option<&'a Config>, target: &Target) -> Option<&'a str> {
-    config?.source_of(target)?.expected_account.as_deref()
-}
-
-/// The plain-text trace of `/probe?debug=true`. `config` (the running configuration) lets the
-/// fixes name the source account.
-pub fn debug_trace(
-    config: Option<&Config>,
-    target: &Target,
-    outcomes: &[(TupleKey, Option<ProbeReport>)],
-) -> String {
-    let mut s = String::new();
-    let expect = match target.settings.expect {
-        crate::config::Expect::Allow => "allow",
-        crate::config::Expect::Deny => "deny",
-    };
-    let _ = writeln!(
-        s,
-        "Probe of target {:?} ({} tuple(s), expect = {expect})",
-        target.name,
-        outcomes.len()
-    );
-    for (key, outcome) in outcomes {
-        let _ = writeln!(s, "\n== region {} / model {}", key.aws_region, key.model_id);
-        let Some(report) = outcome else {
-            let _ = writeln!(
-                s,
-                "   probe did not finish within {} (timeout + guard); no result",
-                secs(target.settings.timeout + TIMEOUT_GUARD)
-            );
-            continue;
-        };
-        let _ = writeln!(
-            s,
-            "   account_id={} role_name={}",
-            report.account_id,
-            if report.role_name.is_empty() {
-                "(same account)"
-            } else {
-                &report.role_name
-            }
-        );
-        let ok = crate::metrics::probe_success(&report.layers, target.settings.expect);
-        let verdict = match (ok, target.settings.expect) {
-            (true, crate::config::Expect::Allow) => "every layer passed",
-            (true, crate::config::Expect::Deny) => "access was refused, as expect = deny requires",
-            (false, crate::config::Expect::Allow) => "a layer failed",
-            (false, crate::config::Expect::Deny) => {
-                "expect = deny, but access was not refused for an access reason"
-            }
-        };
-        let _ = writeln!(
-            s,
-            "   probe_success = {} ({verdict})",
-            if ok { 1 } else { 0 }
-        );
-        for layer in Layer::ALL {
-            match report.layers.iter().find(|l| l.layer == layer) {
-                None => {
-                    let off = match layer {
-                        Layer::Invoke => target.settings.invoke == InvokeMode::None,
-                        Layer::ModelAccess => !target.settings.model_access,
-                        _ => false,
-                    };
-                    let why = if off {
-                        "off: turned off in the configuration"
-                    } else {
-                        "not reached: an earlier layer failed, no call made"
-                    };
-                    let _ = writeln!(s, "   [ - ] {:<13} {why}", layer.as_str());
-                }
-                Some(l) => {
-                    let mark = match l.status {
-                        LayerStatus::Passed => "[ok ]",
-                        LayerStatus::Failed(_) => "[ X ]",
-                    };
-                    let outcome = match &l.status {
-                        LayerStatus::Passed => "passed",
-                        LayerStatus::Failed(_) => "FAILED",
-                    };
-                    let _ = writeln!(
-                        s,
-                        "   {mark} {:<13} {outcome} in {}: {}",
-                        layer.as_str(),
-                        secs(l.duration),
-                        l.call
-                    );
-                    if let LayerStatus::Failed(f) = &l.status {
-                        let _ = writeln!(
-                            s,
-                            "         reason: {} (class {})",
-                            f.reason,
-                            f.reason.class()
-                        );
-                        let _ = writeln!(
-                            s,
-                            "         error code: {}   http status: {}   request id: {}",
-                            f.error_code.as_deref().unwrap_or("-"),
-                            f.http_status
-                                .map(|c| c.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                            f.request_id.as_deref().unwrap_or("-")
-                        );
-                        let _ = writeln!(s, "         message: {}", f.message);
-                        let source_account = current_source_account(config, target);
-                        let fix = status_page::fix_line(
-                            f.reason,
-                            &status_page::FixContext {
-                                account_id: &report.account_id,
-                                role_name: &report.role_name,
-                                aws_region: &key.aws_region,
-                                model_id: &key.model_id,
-                                role_arn: target.role_arn.as_deref(),
-                                source_account,
-                            },
-                        );
-                        let _ = writeln!(s, "         fix: {fix}");
-                    }
-                }
-            }
-        }
-        if let Some(a) = &report.availability {
-            let _ = writeln!(
-                s,
-                "   availability: agreement={} authorization={} entitlement={} region={}",
-                a.agreement, a.authorization, a.entitlement, a.region
-            );
-        }
-        if let Some((i, o)) = report.tokens {
-            let _ = writeln!(s, "   tokens: input={i} output={o}");
-        }
-    }
-    s
 }
 
 /// The status view of the running configuration and the last background probes.

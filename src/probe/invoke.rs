@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::aws::{failure_from_sdk, local_failure, runtime_client};
 use super::{LayerContext, LayerOutput};
 use crate::config::InvokeMode;
+use crate::model_id::bare_name;
 use crate::reason::{Layer, Reason};
 
 /// The one short user message of every probe invocation.
@@ -22,25 +23,14 @@ pub const PROMPT: &str = "Hi";
 /// (input, output) tokens the invocation consumed, when the answer says.
 pub type Tokens = Option<(u64, u64)>;
 
-/// The model id without a geographic inference-profile prefix or ARN path.
-fn base_model(model: &str) -> &str {
-    let last = model.rsplit('/').next().unwrap_or(model);
-    for prefix in super::model_access::PROFILE_PREFIXES {
-        if let Some(rest) = last.strip_prefix(prefix) {
-            return rest;
-        }
-    }
-    last
-}
-
 /// Whether the model is an embedding model (served by InvokeModel only).
 pub fn is_embedding(model: &str) -> bool {
-    base_model(model).contains("embed")
+    bare_name(model).contains("embed")
 }
 
 /// The minimal InvokeModel body for `model`, or `None` when its provider is not known.
 pub fn invoke_model_body(model: &str, max_tokens: u32) -> Option<Value> {
-    let base = base_model(model);
+    let base = bare_name(model);
     let provider = base.split('.').next().unwrap_or("");
     let body = match provider {
         "anthropic" => json!({

@@ -6,40 +6,8 @@ use aws_credential_types::Credentials;
 
 use super::aws::{bedrock_client, failure_from_sdk, local_failure};
 use super::{Availability, Failure, LayerContext, LayerOutput};
+use crate::model_id::{foundation_model_id, is_inference_profile};
 use crate::reason::{Layer, Reason, classify_availability};
-
-/// Geographic prefixes of system-defined cross-region inference profile ids.
-pub const PROFILE_PREFIXES: &[&str] = &[
-    "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
-];
-
-/// The geographic prefix (`us.`, `us-gov.`, `eu.`, `apac.`, `ca.`) of the system-defined
-/// cross-region inference profiles that serve `region`, if its geography has one.
-pub fn geo_profile_prefix(region: &str) -> Option<&'static str> {
-    match region.split('-').next().unwrap_or("") {
-        "us" if region.starts_with("us-gov-") => Some("us-gov."),
-        "us" => Some("us."),
-        "eu" => Some("eu."),
-        "ap" => Some("apac."),
-        "ca" => Some("ca."),
-        _ => None,
-    }
-}
-
-/// Whether `model` names an inference profile rather than a foundation model.
-pub fn is_inference_profile(model: &str) -> bool {
-    PROFILE_PREFIXES.iter().any(|p| model.starts_with(p))
-        || model.contains(":inference-profile/")
-        || model.contains(":application-inference-profile/")
-}
-
-/// The foundation model id of a foundation-model ARN (or the id itself).
-pub fn foundation_model_id(arn_or_id: &str) -> &str {
-    match arn_or_id.split_once("foundation-model/") {
-        Some((_, id)) => id,
-        None => arn_or_id,
-    }
-}
 
 /// The one-line description of the calls (before the profile's model is known).
 pub fn describe(ctx: &LayerContext<'_>) -> String {
@@ -159,18 +127,4 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Avai
     let mut output = LayerOutput::new(call, result);
     output.availability = Some(availability);
     output
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_region_maps_to_the_prefix_of_its_geographys_inference_profiles() {
-        assert_eq!(geo_profile_prefix("eu-west-3"), Some("eu."));
-        assert_eq!(geo_profile_prefix("us-west-2"), Some("us."));
-        assert_eq!(geo_profile_prefix("us-gov-west-1"), Some("us-gov."));
-        assert_eq!(geo_profile_prefix("ap-northeast-1"), Some("apac."));
-        assert_eq!(geo_profile_prefix("sa-east-1"), None);
-    }
 }
