@@ -36,20 +36,20 @@ fn cell(text: &str) -> String {
 
 /// The reasons table as the code knows it.
 fn rendered_table() -> String {
-    // When `Reason::cause()` exists, add a `cause` column here, between `class` and the fix
-    // (header, separator and one `cell(reason.cause())` per row), then run with UPDATE_DOCS=1.
-    // The same goes for the layers a reason applies to, if `Reason` ever knows them: today they
-    // are only in the hand-written AWS-signal table.
+    // The layers a reason applies to are only in the hand-written AWS-signal table: `Reason`
+    // does not know them.
     let mut out = String::from(
-        "| reason | class | the fix the exporter prints |\n\
-         | --- | --- | --- |\n",
+        "| reason | class | cause (the checklist step that carries the fix) | the fix the exporter prints |\n\
+         | --- | --- | --- | --- |\n",
     );
     for reason in Reason::ALL {
+        let cause = reason.cause().map_or("the failed call itself", |c| c.describe());
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} |",
+            "| `{}` | {} | {} | {} |",
             reason.as_str(),
             reason.class().as_str(),
+            cell(cause),
             cell(reason.fix())
         );
     }
