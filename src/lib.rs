@@ -5,6 +5,7 @@
 //! (classification) → [`metrics`] → [`http`]. [`sim`] is the bundled AWS simulator; the exporter's
 //! modules never import it.
 
+pub mod app;
 pub mod config;
 pub mod daemon;
 pub mod diagnose;
@@ -18,4 +19,5 @@ pub mod notify;
 pub mod probe;
 pub mod reason;
 pub mod schedule;
+pub mod shutdown;
 pub mod sim;

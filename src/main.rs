@@ -12,11 +12,8 @@ use bedrock_access_exporter::daemon::{self, DaemonOptions};
 use bedrock_access_exporter::diagnose;
 use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
 use bedrock_access_exporter::metrics::{VERSION, revision};
+use bedrock_access_exporter::shutdown::{self, Signals};
 use bedrock_access_exporter::sim;
-
-const DEFAULT_CONFIG: &str = "/etc/bedrock-access-exporter/config.toml";
-const DEMO_EXPORTER_CONFIG: &str = include_str!("../config/demo/exporter.toml");
-const DEMO_AWS_CONFIG: &str = include_str!("../config/demo/aws-config");
 
 /// Probes cross-account AWS Bedrock access layer by layer and exports the results for
 /// Prometheus.
@@ -24,7 +21,7 @@ const DEMO_AWS_CONFIG: &str = include_str!("../config/demo/aws-config");
 #[command(name = "bedrock-access-exporter", disable_version_flag = true)]
 struct Cli {
     /// Configuration file (TOML, or YAML when it ends in .yaml/.yml).
-    #[arg(long = "config.file", global = true, default_value = DEFAULT_CONFIG, value_name = "PATH")]
+    #[arg(long = "config.file", global = true, default_value = config::DEFAULT_PATH, value_name = "PATH")]
     config_file: PathBuf,
 
     /// Address to listen on: host:port, or :port for all interfaces.
@@ -170,7 +167,7 @@ fn print_config_problems(path: &Path, e: &config::ConfigError) {
         path.display(),
         e.problems.len()
     );
-    eprint!("{}", daemon::format_problems(e));
+    eprintln!("{e}");
 }
 
 /// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
@@ -305,8 +302,8 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     let config_path = dir.join("exporter.toml");
     let aws_config = dir.join("aws-config");
     let empty = dir.join("empty");
-    std::fs::write(&config_path, DEMO_EXPORTER_CONFIG).context("writing the demo config")?;
-    std::fs::write(&aws_config, DEMO_AWS_CONFIG).context("writing the demo AWS config")?;
+    std::fs::write(&config_path, sim::DEMO_EXPORTER_CONFIG).context("writing the demo config")?;
+    std::fs::write(&aws_config, sim::DEMO_AWS_CONFIG).context("writing the demo AWS config")?;
     std::fs::write(&empty, "").context("writing the empty credentials file")?;
 
     let exe = std::env::current_exe().context("locating this binary")?;
@@ -338,6 +335,11 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     for v in AWS_CREDENTIAL_ENV {
         cmd.env_remove(v);
     }
+    // The daemon must not outlive the demo, even one killed with SIGKILL. The parent-death
+    // signal follows the spawning thread: this runs on the main thread (`block_on`).
+    shutdown::die_with_parent(&mut cmd);
+    // Installed before the child starts, so no signal of the demo's falls between the two.
+    let mut signals = Signals::install().context("installing the signal handlers")?;
     let mut child = cmd.spawn().context("starting the daemon")?;
 
     let web = daemon::listen_address(&cli.listen_address)?;
@@ -349,7 +351,7 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     println!("  config:    {}", config_path.display());
     println!("Stop with Ctrl-C.");
 
-    let status = wait_forwarding_signals(&mut child).await?;
+    let status = wait_forwarding_signals(&mut child, &mut signals).await?;
     stop.cancel();
     let _ = tokio::time::timeout(std::time::Duration::from_secs(3), sim_task).await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -360,40 +362,19 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     })
 }
 
-#[cfg(unix)]
+/// Waits for the daemon to exit, passing SIGTERM, SIGINT and SIGHUP on to it.
 async fn wait_forwarding_signals(
     child: &mut tokio::process::Child,
+    signals: &mut Signals,
 ) -> anyhow::Result<std::process::ExitStatus> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     loop {
-        let sig = tokio::select! {
-            s = child.wait() => return s.context("waiting for the daemon"),
-            _ = term.recv() => "TERM",
-            _ = int.recv() => "INT",
-            _ = hup.recv() => "HUP",
-        };
-        if let Some(pid) = child.id() {
-            // No libc dependency: the standard `kill` utility delivers the signal.
-            let _ = std::process::Command::new("kill")
-                .arg(format!("-{sig}"))
-                .arg(pid.to_string())
-                .status();
-        }
-    }
-}
-
-#[cfg(not(unix))]
-async fn wait_forwarding_signals(
-    child: &mut tokio::process::Child,
-) -> anyhow::Result<std::process::ExitStatus> {
-    tokio::select! {
-        s = child.wait() => s.context("waiting for the daemon"),
-        _ = tokio::signal::ctrl_c() => {
-            let _ = child.start_kill();
-            child.wait().await.context("waiting for the daemon")
+        tokio::select! {
+            status = child.wait() => return status.context("waiting for the daemon"),
+            signal = signals.recv() => {
+                if let Err(e) = shutdown::forward(child, signal) {
+                    tracing::warn!(error = %e, signal = signal.name(), "cannot pass the signal on to the daemon");
+                }
+            }
         }
     }
 }

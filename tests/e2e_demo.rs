@@ -370,3 +370,133 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     );
     drop(sim);
 }
+
+/// `demo` on a free loopback port, with its daemon ready.
+fn start_demo(dir: &std::path::Path) -> (common::Proc, std::net::SocketAddr) {
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
+        .parse()
+        .expect("addr");
+    let demo = common::spawn(
+        dir,
+        "demo",
+        &["demo".into(), format!("--web.listen-address={addr}")],
+        &[],
+    );
+    common::wait_listening(addr, Duration::from_secs(30));
+    let start = std::time::Instant::now();
+    while common::http_get(&format!("http://{addr}/-/ready")).0 != 200 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the demo's daemon is not ready after 30 s:\n{}",
+            common::tail(&demo.log_text(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (demo, addr)
+}
+
+/// (state, parent pid) of a process, from `/proc/PID/stat`; `None` once it is gone.
+fn proc_stat(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `PID (COMM) STATE PPID …`; COMM may itself contain spaces and parentheses.
+    let mut rest = stat[stat.rfind(')')? + 1..].split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((state, ppid))
+}
+
+/// Running, not a zombie waiting to be reaped by whoever inherited it.
+fn alive(pid: u32) -> bool {
+    proc_stat(pid).is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+/// The daemon the demo `parent` started: its only child process.
+fn daemon_of(parent: u32) -> u32 {
+    let children: Vec<u32> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| proc_stat(*pid).is_some_and(|(_, ppid)| ppid == parent))
+        .filter(|pid| alive(*pid))
+        .collect();
+    assert_eq!(children.len(), 1, "children of the demo: {children:?}");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", children[0])).unwrap_or_default();
+    assert!(
+        String::from_utf8_lossy(&cmdline).contains("--config.file="),
+        "the demo's child is not its daemon: {cmdline:?}"
+    );
+    children[0]
+}
+
+/// Waits up to `limit` for `pid` to end.
+fn ended_within(pid: u32, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while alive(pid) {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+#[test]
+fn a_demo_killed_with_sigkill_takes_its_daemon_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut demo, addr) = start_demo(dir.path());
+    let daemon = daemon_of(demo.child.id());
+
+    // `kill -9` on the demo (or the OOM killer): it cannot forward anything.
+    demo.child.kill().expect("SIGKILL the demo");
+    demo.child.wait().expect("reap the demo");
+
+    assert!(
+        ended_within(daemon, Duration::from_secs(10)),
+        "the demo's daemon (pid {daemon}) still runs 10 s after the demo was killed:\n{}",
+        common::tail(&demo.log_text(), 20)
+    );
+    assert!(
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
+        "something still serves the demo's port {addr}"
+    );
+}
+
+#[test]
+fn sighup_and_sigterm_sent_to_the_demo_reach_its_daemon() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut demo, addr) = start_demo(dir.path());
+    let daemon = daemon_of(demo.child.id());
+
+    // SIGHUP: the daemon reloads its configuration and keeps serving.
+    demo.signal("HUP");
+    let start = std::time::Instant::now();
+    while !demo.log_text().contains("configuration reloaded") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no reload 20 s after SIGHUP to the demo:\n{}",
+            common::tail(&demo.log_text(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(alive(daemon), "the daemon stopped on SIGHUP");
+    assert_eq!(
+        common::http_get(&format!("http://{addr}/-/ready")).0,
+        200,
+        "not ready after the reload"
+    );
+
+    // SIGTERM: the daemon stops gracefully and the demo exits with its status.
+    demo.signal("TERM");
+    let status = demo.wait_exit(Duration::from_secs(20));
+    let log = demo.log_text();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "demo after SIGTERM: {status:?}\n{}",
+        common::tail(&log, 40)
+    );
+    assert!(
+        log.contains("SIGTERM received"),
+        "the daemon never saw the SIGTERM:\n{}",
+        common::tail(&log, 40)
+    );
+    assert!(!alive(daemon), "the daemon outlived the demo's SIGTERM");
+}

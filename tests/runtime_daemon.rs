@@ -7,8 +7,9 @@ mod runtime_support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bedrock_access_exporter::app::ProberFactory;
 use bedrock_access_exporter::config::Config;
-use bedrock_access_exporter::daemon::{DaemonError, DaemonOptions, ProberFactory, run_with};
+use bedrock_access_exporter::daemon::{DaemonError, DaemonOptions, run_with};
 use runtime_support::*;
 
 fn factory() -> ProberFactory<FakeProber> {

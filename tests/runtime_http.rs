@@ -6,8 +6,9 @@ mod runtime_support;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use bedrock_access_exporter::app::{App, ProberFactory};
 use bedrock_access_exporter::config::Config;
-use bedrock_access_exporter::daemon::{App, ProberFactory, serve};
+use bedrock_access_exporter::daemon::serve;
 use bedrock_access_exporter::metrics::Metrics;
 use runtime_support::*;
 use tokio_util::sync::CancellationToken;

@@ -4,7 +4,9 @@
 //! - [`load`] / [`load_with_env`] / [`load_str`]: read, override, validate.
 //! - `locate`: the line of every key in the raw text, so each [`Problem`] points at it.
 //! - `env`: the environment overrides.
-//! - `build`: the walk over the raw tree that checks every value and collects every problem.
+//! - `build`: the walk over the raw tree that checks every value and collects every problem,
+//!   one section at a time: `settings` (`[probe]` and each target's settings), `sources`,
+//!   `targets`; `ctx` collects and locates the problems, `values` reads typed values.
 //! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
 //!
 //! Choices where `config.md` is silent (also documented in `config/example.toml`):
@@ -26,12 +28,18 @@ use std::path::Path;
 use std::time::Duration;
 
 mod build;
+mod ctx;
 mod env;
 mod locate;
 mod rules;
+mod settings;
+mod sources;
+mod targets;
+mod values;
 
-pub use build::{DEFAULT_SOURCE, MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
 pub use env::PREFIX as ENV_PREFIX;
+pub use settings::{MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
+pub use sources::DEFAULT_SOURCE;
 
 /// Where the daemon looks for its configuration unless `--config.file` says otherwise.
 pub const DEFAULT_PATH: &str = "/etc/bedrock-access-exporter/config.toml";
@@ -340,7 +348,7 @@ pub fn load_str(
         })?;
 
     let applied = env::apply(&mut root, env);
-    let mut ctx = build::Ctx::new(path, &locator, &applied);
+    let mut ctx = ctx::Ctx::new(path, &locator, &applied);
     for bad in &applied.errors {
         ctx.problems.push(Problem {
             file: path.to_path_buf(),
@@ -469,5 +477,25 @@ fn logfmt_value(v: &str) -> String {
         v.to_string()
     } else {
         format!("{v:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problems_read_as_file_line_target_field_message() {
+        let p = Problem {
+            file: std::path::PathBuf::from("/etc/x.toml"),
+            line: Some(7),
+            target: Some("prod".into()),
+            field: "targets[0].role_arn".into(),
+            message: "not a role ARN".into(),
+        };
+        assert_eq!(
+            p.to_string(),
+            "/etc/x.toml:7: target \"prod\": targets[0].role_arn: not a role ARN"
+        );
     }
 }

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
 
+use crate::app::App;
 use crate::config::{InvokeMode, Target, TupleKey};
-use crate::daemon::{App, format_problems};
 use crate::metrics::{TEXT_CONTENT_TYPE, TupleMeta, TupleStore};
 use crate::probe::ProbeReport;
 use crate::schedule::{ProbeFn, TIMEOUT_GUARD};
@@ -80,10 +80,7 @@ async fn reload<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
         Ok(()) => text(StatusCode::OK, "Configuration reloaded.\n"),
         Err(e) => text(
             StatusCode::INTERNAL_SERVER_ERROR,
-            format!(
-                "configuration reload failed; the running configuration stays:\n{}",
-                format_problems(&e)
-            ),
+            format!("configuration reload failed; the running configuration stays:\n{e}\n"),
         ),
     }
 }

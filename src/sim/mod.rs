@@ -32,6 +32,8 @@ pub mod wire;
 
 pub use scenario::{Scenario, ScenarioError};
 
+use crate::shutdown::Signals;
+
 /// The bundled demo scenario (see `config/demo/README.md`).
 pub const DEMO_SCENARIO: &str = include_str!("../../config/demo/scenario.toml");
 /// The demo's exporter configuration (targets named after the failure stories).
@@ -167,43 +169,20 @@ pub async fn run(scenario: &Path, listen: SocketAddr) -> Result<(), SimError> {
     let addr = listener.local_addr().map_err(SimError::Serve)?;
     tracing::info!(address = %addr, scenario = %scenario.display(), "AWS simulator listening; point AWS_ENDPOINT_URL at http://{addr}");
 
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = signal(SignalKind::hangup()).map_err(SimError::Serve)?;
-        let reload_sim = sim.clone();
-        let path = scenario.to_owned();
-        tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                match reload_sim.reload(&path) {
-                    Ok(()) => tracing::info!(scenario = %path.display(), "scenario reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "scenario reload failed; keeping the running scenario")
-                    }
-                }
-            }
-        });
-    }
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = tokio::signal::ctrl_c() => {}
-                    }
-                }
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
+    let mut signals = Signals::install().map_err(SimError::Serve)?;
+    let path = scenario.to_owned();
+    let reload_sim = sim.clone();
+    let reload = move || {
+        match reload_sim.reload(&path) {
+            Ok(()) => tracing::info!(scenario = %path.display(), "scenario reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "scenario reload failed; keeping the running scenario")
             }
         }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        std::future::ready(())
+    };
+    let shutdown = async move {
+        signals.until_stop(reload).await;
         tracing::info!("AWS simulator stopping");
     };
     serve(sim, listener, shutdown).await

@@ -74,7 +74,8 @@ pub fn wait_listening(addr: SocketAddr, limit: Duration) {
     panic!("nothing listens on {addr} after {limit:?}");
 }
 
-fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) -> Proc {
+/// Starts the binary with `args` in a clean AWS environment plus `env`, logging to `dir/NAME.log`.
+pub fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) -> Proc {
     let log = dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log).expect("create log");
     let err = out.try_clone().expect("clone log");

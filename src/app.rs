@@ -1,0 +1,159 @@
+//! The running application: the loaded configuration and its prober (one [`Generation`]), the
+//! scheduler and the metrics, and how a configuration is applied and reloaded.
+//!
+//! [`App`] is the state the HTTP handlers and the daemon share; it is generic over the probing
+//! ([`ProbeFn`]) and the configuration loader ([`Loader`]) so it can be tested with fakes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::future::BoxFuture;
+
+use crate::config::{Config, ConfigError};
+use crate::metrics::Metrics;
+use crate::notify;
+use crate::schedule::{ProbeFn, Scheduler};
+
+/// Reads and validates a configuration file.
+pub type Loader = fn(&Path) -> Result<Config, ConfigError>;
+
+/// Builds the prober for a configuration (at start and at every reload).
+pub type ProberFactory<P> = Arc<dyn Fn(Arc<Config>) -> BoxFuture<'static, P> + Send + Sync>;
+
+/// One loaded configuration and the prober built for it.
+pub struct Generation<P> {
+    pub config: Arc<Config>,
+    pub prober: Arc<P>,
+}
+
+/// The running exporter: configuration, prober, scheduler and metrics.
+pub struct App<P: ProbeFn> {
+    pub metrics: Arc<Metrics>,
+    config_path: PathBuf,
+    loader: Loader,
+    factory: ProberFactory<P>,
+    current: RwLock<Option<Arc<Generation<P>>>>,
+    scheduler: Scheduler<P>,
+    ready: AtomicBool,
+    reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl<P: ProbeFn> App<P> {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        config_path: PathBuf,
+        loader: Loader,
+        factory: ProberFactory<P>,
+    ) -> Arc<App<P>> {
+        Arc::new(App {
+            scheduler: Scheduler::new(Arc::clone(&metrics)),
+            metrics,
+            config_path,
+            loader,
+            factory,
+            current: RwLock::new(None),
+            ready: AtomicBool::new(false),
+            reload_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The configuration file this daemon reads.
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// Loads and validates the configuration file (without applying it).
+    pub fn load(&self) -> Result<Config, ConfigError> {
+        (self.loader)(&self.config_path)
+    }
+
+    /// Applies a configuration: builds its prober and swaps the scheduler to it.
+    pub async fn apply(&self, config: Config) {
+        let config = Arc::new(config);
+        let prober = Arc::new((self.factory)(Arc::clone(&config)).await);
+        self.scheduler
+            .start(Arc::clone(&config), Arc::clone(&prober));
+        let tuples = self.metrics.tuples.len();
+        if let Ok(mut cur) = self.current.write() {
+            *cur = Some(Arc::new(Generation { config, prober }));
+        }
+        self.ready
+            .store(self.scheduler.is_running(), Ordering::SeqCst);
+        tracing::debug!(tuples_with_series = tuples, "configuration applied");
+    }
+
+    /// Applies the first configuration (serialised with reloads, so a SIGHUP that arrives while
+    /// the first prober is being built cannot be overtaken).
+    pub async fn start(&self, config: Config) {
+        let _serial = self.reload_lock.lock().await;
+        self.apply(config).await;
+        // systemd: READY=1 at the moment /-/ready turns 200 (still under the lock, so a reload's
+        // RELOADING=1 cannot come first).
+        if self.is_ready() {
+            notify::ready(&self.status_line());
+        }
+    }
+
+    /// Reloads the configuration file. An invalid file keeps the running configuration and
+    /// sets `config_last_reload_successful` to 0.
+    pub async fn reload(&self) -> Result<(), ConfigError> {
+        let _serial = self.reload_lock.lock().await;
+        // systemd: RELOADING=1 now, READY=1 once the outcome is known (no-ops without a manager).
+        notify::reloading();
+        let result = match self.load() {
+            Ok(config) => {
+                let n = config.tuples().len();
+                self.apply(config).await;
+                tracing::info!(file = %self.config_path.display(), tuples = n, "configuration reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                self.metrics.reload_result(false);
+                for p in &e.problems {
+                    tracing::error!(problem = %p, "configuration reload rejected; keeping the running configuration");
+                }
+                Err(e)
+            }
+        };
+        if self.is_ready() {
+            let mut status = self.status_line();
+            if let Err(e) = &result {
+                status = format!(
+                    "reload rejected ({} problems), previous configuration kept; {status}",
+                    e.problems.len()
+                );
+            }
+            notify::ready(&status);
+        }
+        result
+    }
+
+    /// A one-line summary for the service manager's `STATUS=`.
+    pub fn status_line(&self) -> String {
+        match self.current() {
+            Some(g) => format!(
+                "probing {} tuples of {} targets",
+                g.config.tuples().len(),
+                g.config.targets.len()
+            ),
+            None => "no configuration running".to_string(),
+        }
+    }
+
+    /// The running configuration and prober.
+    pub fn current(&self) -> Option<Arc<Generation<P>>> {
+        self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// True once a configuration is loaded and the scheduler runs.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    /// Stops the scheduler and cancels the probes in flight.
+    pub async fn shutdown(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+        self.scheduler.shutdown().await;
+    }
+}

@@ -1,0 +1,249 @@
+//! The probe settings (`interval`, `timeout`, … `expect`): read where they are written (the
+//! `[probe]` table, or one target), checked, and merged over the level above.
+
+use std::time::Duration;
+
+use config::{Map, Value};
+
+use super::ctx::Ctx;
+use super::locate::join;
+use super::values::{
+    as_table, get_bool, get_duration, get_enum, get_positive_duration, get_string, get_uint,
+};
+use super::{Expect, InvokeMode, ProbeSettings, rules};
+
+/// The shortest `interval` accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
+/// AssumeRole's `DurationSeconds` bounds.
+pub const MIN_SESSION_DURATION: Duration = Duration::from_secs(900);
+pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
+
+/// The keys of the probe settings, in `[probe]` and in every target.
+pub const SETTINGS_KEYS: [&str; 10] = [
+    "interval",
+    "timeout",
+    "concurrency",
+    "invoke",
+    "invoke_interval",
+    "model_access",
+    "session_name",
+    "session_duration",
+    "max_tokens",
+    "expect",
+];
+
+const INVOKE_MODES: [(&str, InvokeMode); 3] = [
+    ("converse", InvokeMode::Converse),
+    ("invoke_model", InvokeMode::InvokeModel),
+    ("none", InvokeMode::None),
+];
+const EXPECTS: [(&str, Expect); 2] = [("allow", Expect::Allow), ("deny", Expect::Deny)];
+
+/// The settings as written at one level (the `[probe]` table or one target).
+#[derive(Debug, Default, Clone)]
+struct Partial {
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    concurrency: Option<usize>,
+    invoke: Option<InvokeMode>,
+    invoke_interval: Option<Duration>,
+    model_access: Option<bool>,
+    session_name: Option<String>,
+    session_duration: Option<Duration>,
+    max_tokens: Option<u32>,
+    expect: Option<Expect>,
+}
+
+/// `[probe]`: the defaults every target starts from, and the `invoke_interval` written there
+/// (which targets inherit as written, before it is stretched to their own interval).
+pub fn probe_defaults(
+    ctx: &mut Ctx<'_>,
+    root: &Map<String, Value>,
+) -> (ProbeSettings, Option<Duration>) {
+    let probe = match root.get("probe") {
+        Some(v) => match as_table(ctx, v, "probe", "a table ([probe])") {
+            Some(t) => {
+                ctx.unknown_keys(t, "probe", None, &SETTINGS_KEYS);
+                parse(ctx, t, "probe", None)
+            }
+            None => Partial::default(),
+        },
+        None => Partial::default(),
+    };
+    let defaults = merge(&ProbeSettings::default(), &probe, None);
+    check_timeout(ctx, &defaults, &probe, "probe", None);
+    (defaults, probe.invoke_interval)
+}
+
+/// The settings of the target at `prefix` (table `map`): its own keys over `defaults`.
+pub fn target_settings(
+    ctx: &mut Ctx<'_>,
+    map: &Map<String, Value>,
+    prefix: &str,
+    target: Option<&str>,
+    defaults: &ProbeSettings,
+    inherited_invoke_interval: Option<Duration>,
+) -> ProbeSettings {
+    let partial = parse(ctx, map, prefix, target);
+    let settings = merge(defaults, &partial, inherited_invoke_interval);
+    check_timeout(ctx, &settings, &partial, prefix, target);
+    settings
+}
+
+/// Reads every settings key of `map`, reporting each bad value.
+fn parse(
+    ctx: &mut Ctx<'_>,
+    map: &Map<String, Value>,
+    prefix: &str,
+    target: Option<&str>,
+) -> Partial {
+    let mut p = Partial::default();
+    for key in SETTINGS_KEYS {
+        let Some(v) = map.get(key) else { continue };
+        let path = join(prefix, key);
+        let path = path.as_str();
+        match key {
+            "interval" => p.interval = interval(ctx, v, path, target),
+            "timeout" => p.timeout = get_positive_duration(ctx, v, path, target),
+            "invoke_interval" => p.invoke_interval = get_positive_duration(ctx, v, path, target),
+            "session_duration" => p.session_duration = session_duration(ctx, v, path, target),
+            "concurrency" => p.concurrency = concurrency(ctx, v, path, target),
+            "max_tokens" => p.max_tokens = max_tokens(ctx, v, path, target),
+            "model_access" => p.model_access = get_bool(ctx, v, path, target),
+            "invoke" => p.invoke = get_enum(ctx, v, path, target, &INVOKE_MODES),
+            "expect" => p.expect = get_enum(ctx, v, path, target, &EXPECTS),
+            "session_name" => p.session_name = session_name(ctx, v, path, target),
+            _ => {}
+        }
+    }
+    p
+}
+
+fn fmt_d(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn interval(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<Duration> {
+    let d = get_duration(ctx, v, path, target)?;
+    if d < MIN_INTERVAL {
+        ctx.report(
+            path,
+            target,
+            format!("{} is below the minimum of 10s", fmt_d(d)),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn session_duration(
+    ctx: &mut Ctx<'_>,
+    v: &Value,
+    path: &str,
+    target: Option<&str>,
+) -> Option<Duration> {
+    let d = get_duration(ctx, v, path, target)?;
+    if d < MIN_SESSION_DURATION || d > MAX_SESSION_DURATION {
+        ctx.report(
+            path,
+            target,
+            format!(
+                "{} is outside what AssumeRole accepts (15m to 12h)",
+                fmt_d(d)
+            ),
+        );
+        return None;
+    }
+    Some(d)
+}
+
+fn concurrency(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<usize> {
+    let n = get_uint(ctx, v, path, target)?;
+    match usize::try_from(n) {
+        Ok(0) => ctx.report(path, target, "must be at least 1 (0 would never probe)"),
+        Ok(n) => return Some(n),
+        Err(_) => ctx.report(path, target, format!("{n} is too large")),
+    }
+    None
+}
+
+fn max_tokens(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<u32> {
+    let n = get_uint(ctx, v, path, target)?;
+    match u32::try_from(n) {
+        Ok(0) => ctx.report(
+            path,
+            target,
+            "must be at least 1 (the minimal invocation asks for one output token)",
+        ),
+        Ok(n) => return Some(n),
+        Err(_) => ctx.report(path, target, format!("{n} is too large")),
+    }
+    None
+}
+
+fn session_name(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<String> {
+    let s = get_string(ctx, v, path, target)?;
+    match rules::session_name(&s) {
+        Ok(()) => Some(s),
+        Err(m) => {
+            ctx.report(path, target, m);
+            None
+        }
+    }
+}
+
+/// `base` with the keys of `p` applied; `invoke_interval` falls back to `inherited_invoke_interval`
+/// (the one written in `[probe]`), then to the effective interval, and is never shorter than it.
+fn merge(
+    base: &ProbeSettings,
+    p: &Partial,
+    inherited_invoke_interval: Option<Duration>,
+) -> ProbeSettings {
+    let interval = p.interval.unwrap_or(base.interval);
+    let invoke_interval = p
+        .invoke_interval
+        .or(inherited_invoke_interval)
+        .unwrap_or(interval)
+        .max(interval);
+    ProbeSettings {
+        interval,
+        timeout: p.timeout.unwrap_or(base.timeout),
+        concurrency: p.concurrency.unwrap_or(base.concurrency),
+        invoke: p.invoke.unwrap_or(base.invoke),
+        invoke_interval,
+        model_access: p.model_access.unwrap_or(base.model_access),
+        session_name: p
+            .session_name
+            .clone()
+            .unwrap_or_else(|| base.session_name.clone()),
+        session_duration: p.session_duration.unwrap_or(base.session_duration),
+        max_tokens: p.max_tokens.unwrap_or(base.max_tokens),
+        expect: p.expect.unwrap_or(base.expect),
+    }
+}
+
+/// A timeout longer than the interval, reported at the key written at this level.
+fn check_timeout(
+    ctx: &mut Ctx<'_>,
+    s: &ProbeSettings,
+    p: &Partial,
+    prefix: &str,
+    target: Option<&str>,
+) {
+    if (p.timeout.is_some() || p.interval.is_some()) && s.timeout > s.interval {
+        let key = if p.timeout.is_some() {
+            "timeout"
+        } else {
+            "interval"
+        };
+        ctx.report(
+            &join(prefix, key),
+            target,
+            format!(
+                "timeout {} is longer than interval {}; a probe must finish before the next one is due",
+                fmt_d(s.timeout),
+                fmt_d(s.interval)
+            ),
+        );
+    }
+}
