@@ -18,7 +18,8 @@ Usage: check.py --out DIR --binary EXPORTER NAME=RENDERED.yaml ...
        (NAME: base, overlay, or pod-identity+pod-monitor for the overlay with both components)
        check.py --out DIR --binary EXPORTER --unrendered base=CONCATENATED-BASE-FILES.yaml
        (without kustomize: the base's resource files as they are, every config.toml checked as a
-       file, and every patch of the overlays and components checked to name a base object)
+       file, the overlays' and components' own files against the schemas, and every patch
+       checked to name a base object)
 Needs PyYAML and kubernetes-validate.
 """
 
@@ -310,14 +311,40 @@ def check_identity(where, docs, sts, components):
         fail(where, "the ServiceAccount mounts API tokens")
 
 
-def check_patches(docs):
-    """Without kustomize: every patch of the overlays and components names an object of the base."""
+def patch_problems(doc, version):
+    """Schema errors of a partial object (a strategic-merge patch): unknown fields and wrong
+    types count, missing required fields do not (the base supplies them). The same strict
+    schemas kubernetes-validate uses, through its own loader, with every error reported."""
+    import jsonschema
+    from kubernetes_validate.utils import schema_contents
+    from referencing import Registry, Resource
+
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", doc["apiVersion"])
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    schema = schema_contents(f"{folder}/{doc['kind'].lower()}-{api}.json", version)
+    registry = Resource.from_contents(schema) @ Registry()
+    registry = Resource.from_contents(schema_contents(f"{folder}/_definitions.json", version)) @ registry
+    validator = jsonschema.validators.Draft202012Validator(schema, registry=registry)
+    return [e for e in validator.iter_errors(doc) if e.validator != "required"]
+
+
+def check_patches(docs, versions):
+    """Without kustomize: the overlays' and components' own files (resources, patch files) pass
+    the schemas, and every patch names an object of the base. Returns their CRD documents."""
     have = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    crds = []
     for kfile in sorted((ROOT / "deploy/kubernetes").glob("*/*/kustomization.yaml")):
         where = kfile.parent.relative_to(ROOT).as_posix()
-        for patch in yaml.safe_load(kfile.read_text()).get("patches", []):
+        kustomization = yaml.safe_load(kfile.read_text())
+        for res in kustomization.get("resources", []):
+            if (kfile.parent / res).is_file():
+                crds += validate_schemas(f"{where}/{res}", [yaml.safe_load((kfile.parent / res).read_text())], versions)
+        for patch in kustomization.get("patches", []):
             if "path" in patch:
                 target = yaml.safe_load((kfile.parent / patch["path"]).read_text())
+                for version in versions:
+                    for e in patch_problems(target, version):
+                        fail(f"{where}/{patch['path']}", f"Kubernetes {version}: {'.'.join(map(str, e.path))}: {e.message}")
                 kinds, name = [target["kind"]], target["metadata"]["name"]
             elif "target" in patch:
                 kinds, name = patch["target"]["kind"].split("|"), patch["target"].get("name")
@@ -326,6 +353,7 @@ def check_patches(docs):
                 kinds, name = [target["kind"]], target["metadata"]["name"]
             if not any(k == kind and name in (None, n) for kind, n in have for k in kinds):
                 fail(where, f"a patch names {'|'.join(kinds)} {name}, which the base does not have")
+    return crds
 
 
 def check_render(where, docs, binary, out, unrendered=False):
@@ -380,7 +408,7 @@ def main():
         crds += validate_schemas(where, docs, versions)
         check_render(where, docs, args.binary, args.out, args.unrendered)
         if args.unrendered:
-            check_patches(docs)
+            crds += check_patches(docs, versions)
     check_sources()
     (args.out / "crds.json").write_text(json.dumps(crds))
     if problems:

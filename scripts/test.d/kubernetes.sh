@@ -73,7 +73,7 @@ EOF
     base="$tmp/base.yaml" overlay="$tmp/overlay.yaml" pod-identity+pod-monitor="$tmp/both.yaml"
 else
   say "NOTE: no kustomize (neither kustomize nor kubectl): base and overlay are NOT rendered;"
-  say "checking the base's files as they are and the patches' targets instead"
+  say "checking the base's, overlays' and components' files as they are, and the patches' targets"
   for f in $(python3 -c 'import sys, yaml; print(" ".join(yaml.safe_load(open(sys.argv[1]))["resources"]))' "$k8s/base/kustomization.yaml"); do
     cat "$k8s/base/$f"
     echo "---"
