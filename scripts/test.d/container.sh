@@ -12,7 +12,8 @@
 #      network, read-only root file system, user 65532, no capabilities, no new privileges,
 #      config/demo/aws-config and exporter.toml mounted read-only, AWS_ENDPOINT_URL pointing at
 #      the simulator; /-/healthy and /-/ready answer, and /metrics shows the demo's healthy
-#      tuples succeeding on all four layers (and a denied one failing).
+#      tuples succeeding on all four layers (and a denied one failing); `diagnose` runs through
+#      exec (no shell needed), a shell does not; SIGTERM stops it with status 0.
 # Podman on this machine: crun refuses the hybrid cgroup hierarchy, so runc; podman's default
 # container rlimits exceed the sandbox's hard limits (no CAP_SYS_RESOURCE), so lower ones are
 # passed explicitly; cgroupfs and file events, as there is no systemd to talk to.
@@ -162,6 +163,12 @@ then
   "${podman[@]}" logs "$name" 2>&1 | tail -n 30 >&2
   die "the containerised daemon did not report the demo's healthy tuples"
 fi
+step "diagnose through exec, without a shell (as kubectl exec POD -- bedrock-access-exporter diagnose)"
+"${podman[@]}" exec "$name" bedrock-access-exporter diagnose \
+  --config.file=/etc/bedrock-access-exporter/exporter.toml --target=healthy-claude >"$tmp/diagnose" 2>&1 \
+  || { cat "$tmp/diagnose" >&2; die "diagnose inside the container failed"; }
+grep -q 'healthy-claude' "$tmp/diagnose" || { cat "$tmp/diagnose" >&2; die "diagnose printed no checklist"; }
+"${podman[@]}" exec "$name" /bin/sh -c true >/dev/null 2>&1 && die "the image has a shell"
 "${podman[@]}" stop --time=10 "$name" >/dev/null
 [ "$("${podman[@]}" inspect --format '{{.State.ExitCode}}' "$name")" = 0 ] || die "the daemon did not stop cleanly on SIGTERM"
 step "ok"
