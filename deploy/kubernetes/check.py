@@ -384,10 +384,12 @@ def check_sources():
             fail("deploy/kubernetes/base/statefulset.yaml", f"no commented example of {var}")
         if not re.search(rf"^#{var}=\S+$", env, re.M):
             fail("systemd/bedrock-access-exporter.env", f"no commented example of {var}")
-    no_proxy = re.findall(r"^#?NO_PROXY=(\S+)$", env, re.M)
+    no_proxy = re.findall(r"^NO_PROXY=(\S+)$", env, re.M)
+    if len(no_proxy) != 1:
+        fail("systemd/bedrock-access-exporter.env", f"expected one NO_PROXY setting, found {len(no_proxy)}")
     for host in NO_PROXY_HOSTS:
         if not any(host in n.split(",") for n in no_proxy):
-            fail("systemd/bedrock-access-exporter.env", f"the NO_PROXY example does not exempt {host}")
+            fail("systemd/bedrock-access-exporter.env", f"NO_PROXY does not exempt {host}")
 
 
 def main():
