@@ -12,8 +12,8 @@
 # scripts/test.d/container.sh builds this image and runs it against the simulator.
 
 # Debian bookworm with libc6, libgcc-s1, ca-certificates and busybox, made by
-# deploy/container/base.sh (mmdebstrap | podman import). Any bookworm image with those
-# packages and a shell would do; the final image takes only files from it.
+# deploy/container/base.sh (mmdebstrap | podman import). The final image takes only files
+# from it.
 ARG BASE=localhost/bedrock-access-exporter-build-base:bookworm
 
 # Stage 1: assemble the runtime root file system under /rootfs, and prove it is complete.
