@@ -1,10 +1,61 @@
-//! Fault injection: each `[[faults]]` entry matches calls by service, operation, account, model
-//! and region, and fires on every matching call, on every Nth, or with a probability.
+//! Fault injection: a `[[faults]]` entry (its definition, as the scenario file writes it) matches
+//! calls by service, operation, account, model and region, and fires on every matching call, on
+//! every Nth, or with a probability.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::scenario::{FaultDef, FaultKind};
+use serde::Deserialize;
+
+/// What a fault does to a matching call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Answer normally after `latency`.
+    Latency,
+    /// 429 ThrottlingException (STS: 400 Throttling).
+    Throttle,
+    /// 503 ServiceUnavailableException (STS: 503 ServiceUnavailable).
+    Unavailable,
+    /// Drop the connection without an answer.
+    Reset,
+    /// 200 with a truncated body.
+    Malformed,
+    /// Never answer.
+    Hang,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultDef {
+    /// `sts`, `iam`, `bedrock`, `bedrock-runtime` or `*`.
+    #[serde(default = "star")]
+    pub service: String,
+    /// Operation name, e.g. `Converse`, `AssumeRole`; default all.
+    #[serde(default)]
+    pub operation: Option<String>,
+    /// Caller's account (for assumed roles: the role's account).
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    pub kind: FaultKind,
+    /// Fraction of matching calls affected (0..=1).
+    #[serde(default)]
+    pub probability: Option<f64>,
+    /// Affect every Nth matching call.
+    #[serde(default)]
+    pub every: Option<u64>,
+    /// Added delay (kind = "latency"), humantime, e.g. "250ms".
+    #[serde(default, with = "humantime_serde")]
+    pub latency: Option<Duration>,
+}
+
+fn star() -> String {
+    "*".to_owned()
+}
 
 #[derive(Debug)]
 pub struct Fault {

@@ -3,8 +3,8 @@
 use axum::response::Response;
 use http::StatusCode;
 
+use super::ctx::Ctx;
 use super::policy::{Context, Decision, evaluate_all};
-use super::server::Ctx;
 use super::wire::{ApiError, QueryService, query_ok, xml_escape};
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

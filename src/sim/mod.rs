@@ -7,30 +7,45 @@
 //! policies, role trust policies and SCPs are evaluated; model access comes from the catalogue
 //! and the grants. The scenario format is documented in `config/demo/README.md`.
 //!
-//! Module map: [`scenario`] (TOML model and validation), [`policy`] (IAM policy evaluator),
-//! [`sigv4`] (verification), [`auth`] (keys and sessions), `server` (pipeline: auth → faults →
-//! dispatch), `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel),
-//! [`faults`], [`wire`] (error envelopes).
+//! Module map, each layer using only those before it:
+//! - model: [`policy`] (IAM policy evaluator), [`faults`] (fault definitions and matching),
+//!   [`scenario`] (TOML model, validation, one file per section), [`sigv4`] (verification),
+//!   [`wire`] (AWS's answer and error shapes);
+//! - callers: [`auth`] (principals and issued sessions), `state` (what every request shares:
+//!   scenario, sessions, subscriptions), `ctx` (the authenticated call);
+//! - authentication: `authenticate` (SigV4 header and scope, date and skew, key → principal,
+//!   signature);
+//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel), with
+//!   `bedrock_rules` (authorization and model access the last two share);
+//! - `routing` (which handler serves a request), `inject` (what a firing fault answers);
+//! - `server`: the request pipeline (read body → authenticate → route → faults → dispatch) and
+//!   the accept loop.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 
 pub mod auth;
+mod authenticate;
 mod bedrock;
+mod bedrock_rules;
+mod ctx;
 pub mod faults;
 mod iam;
+mod inject;
 pub mod policy;
+mod routing;
 mod runtime;
 pub mod scenario;
 mod server;
 pub mod sigv4;
+mod state;
 mod sts;
 pub mod wire;
 
 pub use scenario::{Scenario, ScenarioError};
+use state::SimState;
 
 use crate::shutdown::Signals;
 
@@ -67,7 +82,7 @@ pub enum SimError {
 /// Cheap to clone: everything is behind one `Arc`.
 #[derive(Clone)]
 pub struct Simulator {
-    inner: Arc<Inner>,
+    inner: Arc<SimState>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -76,13 +91,6 @@ impl std::fmt::Debug for Simulator {
             .field("scenario", &self.scenario().origin)
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) struct Inner {
-    scenario: RwLock<Arc<Scenario>>,
-    pub(crate) sessions: auth::SessionStore,
-    /// (account, model id) pairs subscribed through Marketplace at first invocation.
-    pub(crate) subscriptions: Mutex<HashSet<(String, String)>>,
 }
 
 impl Simulator {
@@ -96,11 +104,7 @@ impl Simulator {
     pub fn from_toml(text: &str, origin: &str) -> Result<Simulator, SimError> {
         let scenario = Scenario::parse(text, origin)?;
         Ok(Simulator {
-            inner: Arc::new(Inner {
-                scenario: RwLock::new(Arc::new(scenario)),
-                sessions: auth::SessionStore::default(),
-                subscriptions: Mutex::new(HashSet::new()),
-            }),
+            inner: Arc::new(SimState::new(scenario)),
         })
     }
 
@@ -108,9 +112,7 @@ impl Simulator {
     pub fn reload(&self, path: &Path) -> Result<(), SimError> {
         let text = read(path)?;
         let scenario = Scenario::parse(&text, &path.display().to_string())?;
-        if let Ok(mut guard) = self.inner.scenario.write() {
-            *guard = Arc::new(scenario);
-        }
+        self.inner.replace_scenario(scenario);
         Ok(())
     }
 
@@ -118,7 +120,7 @@ impl Simulator {
     pub fn router(&self) -> axum::Router {
         axum::Router::new()
             .fallback(server::handle)
-            .with_state(self.clone())
+            .with_state(Arc::clone(&self.inner))
     }
 
     /// Marks every issued session as expired, so the next call with it gets `ExpiredToken`.
@@ -128,14 +130,7 @@ impl Simulator {
 
     /// The current scenario.
     pub fn scenario(&self) -> Arc<Scenario> {
-        match self.inner.scenario.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
+        self.inner.scenario()
     }
 }
 
@@ -153,7 +148,8 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
-    server::serve(sim, listener, shutdown).await
+    server::serve(sim.router(), listener, shutdown).await;
+    Ok(())
 }
 
 /// The `simulate` subcommand: load, bind, log the address, reload on SIGHUP, stop on

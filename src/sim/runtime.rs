@@ -8,12 +8,12 @@ use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Value, json};
 
-use super::bedrock::{
+use super::bedrock_rules::{
     COULD_NOT_RESOLVE, MARKETPLACE_ACTIONS, Target, authorize, fm_arn, grant, permission,
     profile_arn, resolve,
 };
+use super::ctx::Ctx;
 use super::scenario::{GrantStatus, InferenceMode, Lifecycle, Model};
-use super::server::Ctx;
 use super::wire::{ApiError, json_ok};
 
 const MODEL_ID_PATTERN: &str = "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:provisioned-model/[a-z0-9]{12})))|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)";
@@ -126,9 +126,7 @@ fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
                 }
             }
             // First invocation with the Marketplace permissions subscribes the account.
-            if let Ok(mut subs) = ctx.sim.inner().subscriptions.lock() {
-                subs.insert((ctx.principal.account().to_owned(), model.id.clone()));
-            }
+            ctx.state.subscribe(ctx.principal.account(), &model.id);
             tracing::info!(account = %ctx.principal.account(), model = %model.id, "Marketplace subscription created at first invocation");
             Ok(())
         }
@@ -367,75 +365,59 @@ fn str_at<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
 }
 
-pub(crate) fn invoke_model(
-    ctx: &Ctx,
-    raw_id: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<Response, ApiError> {
-    let (model, _) = admit(ctx, Op::InvokeModel, raw_id)?;
-    if let Some(ct) = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        && !ct.starts_with("application/json")
-    {
-        return Err(validation(format!(
-            "The provided content type {} is not supported. Use application/json.",
-            ct.chars().take(64).collect::<String>()
-        )));
-    }
-    let req: Value = serde_json::from_slice(body).map_err(|_| validation(MALFORMED))?;
-    if !req.is_object() {
-        return Err(validation(MALFORMED));
-    }
-    let fam = family(model);
+/// Checks the keys the family's body requires; the maximum of output tokens it asks for, if
+/// it says.
+fn requested_max_tokens(fam: Family, req: &Value) -> Result<Option<u64>, ApiError> {
     let requested_max = |key: &str| req.get(key).and_then(Value::as_u64);
     let max = match fam {
         Family::Anthropic => {
-            require(&req, "anthropic_version")?;
-            require(&req, "max_tokens")?;
-            require(&req, "messages")?;
+            require(req, "anthropic_version")?;
+            require(req, "max_tokens")?;
+            require(req, "messages")?;
             requested_max("max_tokens")
         }
         Family::TitanText => {
-            require(&req, "inputText")?;
+            require(req, "inputText")?;
             req.pointer("/textGenerationConfig/maxTokenCount")
                 .and_then(Value::as_u64)
         }
         Family::TitanEmbed => {
-            require(&req, "inputText")?;
+            require(req, "inputText")?;
             None
         }
         Family::CohereEmbed => {
-            require(&req, "texts")?;
+            require(req, "texts")?;
             None
         }
         Family::Nova => {
-            require(&req, "messages")?;
+            require(req, "messages")?;
             req.pointer("/inferenceConfig/maxTokens")
                 .or_else(|| req.pointer("/inferenceConfig/max_new_tokens"))
                 .and_then(Value::as_u64)
         }
         Family::Meta => {
-            require(&req, "prompt")?;
+            require(req, "prompt")?;
             requested_max("max_gen_len")
         }
         Family::Mistral | Family::CohereCommand | Family::Other => {
-            require(&req, "prompt")?;
+            require(req, "prompt")?;
             requested_max("max_tokens")
         }
     };
-    if let Some(m) = max
-        && m > u64::from(model.max_tokens)
-    {
-        return Err(max_tokens_error(model));
-    }
-    access(ctx, model)?;
+    Ok(max)
+}
 
-    let input = tokens_of(&String::from_utf8_lossy(body)).max(1);
-    let (text, output, truncated) = reply(max.unwrap_or(u64::from(model.max_tokens)));
+/// The family's answer body for the reply `(text, tokens, truncated)`, and the output tokens
+/// it reports.
+fn answer(
+    fam: Family,
+    model: &Model,
+    req: &Value,
+    input: u64,
+    (text, output, truncated): (String, u64, bool),
+) -> (Value, u64) {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    let (out_body, output) = match fam {
+    match fam {
         Family::Anthropic => (
             json!({
                 "id": format!("msg_bdrk_{}", &id[..24]),
@@ -463,7 +445,7 @@ pub(crate) fn invoke_model(
                 .and_then(|d| usize::try_from(d).ok())
                 .filter(|d| [256, 512, 1024].contains(d))
                 .unwrap_or(256);
-            let v = embedding(dims, str_at(&req, "/inputText"));
+            let v = embedding(dims, str_at(req, "/inputText"));
             (
                 json!({"embedding": v, "embeddingsByType": {"float": v}, "inputTextTokenCount": input}),
                 0,
@@ -506,11 +488,51 @@ pub(crate) fn invoke_model(
             json!({
                 "generations": [{"finish_reason": if truncated { "MAX_TOKENS" } else { "COMPLETE" }, "id": id, "text": text}],
                 "id": id,
-                "prompt": str_at(&req, "/prompt"),
+                "prompt": str_at(req, "/prompt"),
             }),
             output,
         ),
-    };
+    }
+}
+
+pub(crate) fn invoke_model(
+    ctx: &Ctx,
+    raw_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let (model, _) = admit(ctx, Op::InvokeModel, raw_id)?;
+    if let Some(ct) = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        && !ct.starts_with("application/json")
+    {
+        return Err(validation(format!(
+            "The provided content type {} is not supported. Use application/json.",
+            ct.chars().take(64).collect::<String>()
+        )));
+    }
+    let req: Value = serde_json::from_slice(body).map_err(|_| validation(MALFORMED))?;
+    if !req.is_object() {
+        return Err(validation(MALFORMED));
+    }
+    let fam = family(model);
+    let max = requested_max_tokens(fam, &req)?;
+    if let Some(m) = max
+        && m > u64::from(model.max_tokens)
+    {
+        return Err(max_tokens_error(model));
+    }
+    access(ctx, model)?;
+
+    let input = tokens_of(&String::from_utf8_lossy(body)).max(1);
+    let (out_body, output) = answer(
+        fam,
+        model,
+        &req,
+        input,
+        reply(max.unwrap_or(u64::from(model.max_tokens))),
+    );
     let mut resp = json_ok(out_body.to_string(), &ctx.request_id);
     let h = resp.headers_mut();
     h.insert("X-Amzn-Bedrock-Input-Token-Count", HeaderValue::from(input));

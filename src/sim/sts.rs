@@ -5,8 +5,8 @@ use chrono::Utc;
 use http::StatusCode;
 
 use super::auth::{Principal, role_id};
+use super::ctx::Ctx;
 use super::policy::{Context, Decision, PrincipalMatch, evaluate_all};
-use super::server::Ctx;
 use super::wire::{ApiError, QueryService, query_ok, xml_escape};
 
 fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -162,7 +162,7 @@ fn assume_role(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiEr
         session: session_name.to_owned(),
     };
     let arn = principal.arn();
-    let (key, session) = ctx.sim.inner().sessions.issue(principal, expires);
+    let (key, session) = ctx.state.sessions.issue(principal, expires);
     tracing::debug!(role = %role_arn, session = %session_name, "issued temporary credentials");
     let inner = format!(
         "    <AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
