@@ -75,11 +75,14 @@ pub fn classify(layer: Layer, code: Option<&str>, status: Option<u16>, message: 
         .unwrap_or_else(|| by_status(status))
 }
 
+/// (whether the check applies on this layer, what the message must say, the reason it means)
+type Check = (bool, fn(&str) -> bool, Reason);
+
 fn is_bedrock(layer: Layer) -> bool {
     matches!(layer, Layer::ModelAccess | Layer::Invoke)
 }
 
-/// 1. The host's clock, then credentials the service did not accept.
+/// Step 1: the host's clock, then credentials the service did not accept.
 fn by_credentials(code: &str, m: &str) -> Option<Reason> {
     if CLOCK_SKEW_CODES.contains(&code) || wording::says_clock_skew(m) {
         return Some(Reason::ClockSkew);
@@ -93,7 +96,7 @@ fn by_credentials(code: &str, m: &str) -> Option<Reason> {
     (code == "RegionDisabledException").then_some(Reason::RegionDisabled)
 }
 
-/// 2. Explicit denies, most specific first.
+/// Step 2: explicit denies, most specific first.
 fn by_explicit_deny(layer: Layer, m: &str) -> Option<Reason> {
     if !m.contains("explicit deny") {
         return None;
@@ -107,12 +110,12 @@ fn by_explicit_deny(layer: Layer, m: &str) -> Option<Reason> {
     Some(Reason::ExplicitDeny)
 }
 
-/// 3. Bedrock's model-access conditions, by what the message says. A subscription still being
+/// Step 3: Bedrock's model-access conditions, by what the message says. A subscription still being
 /// processed comes before the Marketplace (its text names AWS Marketplace too); the account
 /// refused as a whole before the per-model grant.
 fn by_bedrock_wording(layer: Layer, m: &str) -> Option<Reason> {
     let bedrock = is_bedrock(layer);
-    let checks: [(bool, fn(&str) -> bool, Reason); 10] = [
+    let checks: [Check; 10] = [
         (
             bedrock,
             wording::says_access_pending,
@@ -162,7 +165,7 @@ fn by_bedrock_wording(layer: Layer, m: &str) -> Option<Reason> {
         .map(|(_, _, reason)| *reason)
 }
 
-/// 4. AssumeRole: the session duration, then `AccessDenied` by its "because" clause.
+/// Step 4: AssumeRole, the session duration, then `AccessDenied` by its "because" clause.
 fn by_assume_role(layer: Layer, code: &str, m: &str) -> Option<Reason> {
     if layer != Layer::AssumeRole {
         return None;
@@ -182,7 +185,7 @@ fn by_assume_role(layer: Layer, code: &str, m: &str) -> Option<Reason> {
     })
 }
 
-/// 5. and 6. The code alone. An `AccessDeniedException` on a Bedrock layer whose message
+/// Steps 5 and 6: the code alone. An `AccessDeniedException` on a Bedrock layer whose message
 /// matched nothing above ("is not authorized to perform: bedrock:…" with "no identity-based
 /// policy allows", with no "because" at all, or a wording not seen yet): a policy does not
 /// allow the Bedrock action, the documented cause of this code on Bedrock.
@@ -203,7 +206,7 @@ fn by_code(layer: Layer, code: &str) -> Option<Reason> {
     (bedrock && code == "ResourceNotFoundException").then_some(Reason::ModelNotInRegion)
 }
 
-/// 7. The status alone. 424 (Failed Dependency) is how Bedrock answers a model's own failure.
+/// Step 7: the status alone. 424 (Failed Dependency) is how Bedrock answers a model's own failure.
 fn by_status(status: Option<u16>) -> Reason {
     match status {
         Some(429) => Reason::Throttled,
