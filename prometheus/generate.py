@@ -49,6 +49,10 @@ TEMPLATE = """\
 # "Failing" means bedrock_access_probe_success == 0: a guardrail tuple (`expect = "deny"`) exports
 # failure_info while it holds (probe_success 1), and must never page.
 #
+# An activation in progress does not page: while model_access reports model_access_pending, the
+# access failure of invoke in the same probe is expected (spec/reasons.md), so the two access
+# alerts leave that tuple out; BedrockAccessProbeInconclusive warns if the activation takes an hour.
+#
 # "Succeeded before" means: the exporter saw a success (last_success_timestamp > 0) OR Prometheus
 # saw probe_success 1 within the last day. The second half keeps the alert alive across exporter
 # restarts, which reset last_success_timestamp to 0 (see README, "Dashboards and alerts").
@@ -61,6 +65,8 @@ groups:
             bedrock_access_failure_info{class="access"}
             and on (__TUPLE__)
               (bedrock_access_probe_success == 0)
+            unless on (__TUPLE__)
+              bedrock_access_failure_info{layer="model_access",reason="model_access_pending"}
           )
           and on (__TUPLE__)
           (
@@ -90,6 +96,8 @@ __ACCESS_FIX__
             bedrock_access_failure_info{class="access"}
             and on (__TUPLE__)
               (bedrock_access_probe_success == 0)
+            unless on (__TUPLE__)
+              bedrock_access_failure_info{layer="model_access",reason="model_access_pending"}
           )
           unless on (__TUPLE__)
           (

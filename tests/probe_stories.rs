@@ -254,6 +254,105 @@ async fn a_model_access_grant_missing_is_reported_while_invoke_still_runs_as_gro
 }
 
 #[tokio::test]
+async fn an_activation_in_progress_is_pending_on_both_layers_not_a_missing_permission() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "GetFoundationModelAvailability",
+        vec![Reply::from_fixture(
+            "model_access--model_access_pending--availability-pending",
+        )],
+    );
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--model_access_pending--mp-agreement-being-created",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, Some(Reason::ModelAccessPending)),
+            (Layer::Invoke, Some(Reason::ModelAccessPending)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_account_aws_refuses_fails_invoke_although_the_control_plane_says_authorized() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--account_not_authorized--not-available-for-this-account",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, None),
+            (Layer::Invoke, Some(Reason::AccountNotAuthorized)),
+        ]
+    );
+    assert_eq!(
+        report.availability.map(|a| a.authorization).as_deref(),
+        Some("AUTHORIZED")
+    );
+}
+
+#[tokio::test]
+async fn a_host_clock_that_is_off_fails_credentials_with_clock_skew_not_with_bad_keys() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "GetCallerIdentity",
+        vec![Reply::from_fixture(
+            "credentials--clock_skew--sts-not-yet-current",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![(Layer::Credentials, Some(Reason::ClockSkew))]
+    );
+    assert_eq!(
+        Reason::ClockSkew.fix(),
+        "synchronise this host's clock (NTP/chrony); SigV4 signs with the local time"
+    );
+    assert_eq!(replay.count("AssumeRole"), 0, "the gate stops the probe");
+    assert_eq!(replay.bedrock_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_model_failing_on_bedrocks_side_is_service_unavailable_not_unknown() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--service_unavailable--model-error-tooluse",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report)[3],
+        (Layer::Invoke, Some(Reason::ServiceUnavailable))
+    );
+    let LayerStatus::Failed(failure) = &report.layers[3].status else {
+        panic!("invoke passed: {report:?}");
+    };
+    assert_eq!(failure.http_status, Some(424));
+    assert_eq!(failure.error_code.as_deref(), Some("ModelErrorException"));
+}
+
+#[tokio::test]
 async fn credentials_of_another_account_than_configured_fail_before_any_role_is_assumed() {
     let replay = Replay::healthy().await;
     let target = support::target("prod", Some(ROLE_ARN));

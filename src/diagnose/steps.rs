@@ -99,7 +99,8 @@ fn account_boundary(f: &Facts<'_>) -> Step {
     match (cred.state, &cred.failure) {
         (LayerState::Fail, Some(failure)) => {
             s1 = s1.failed_with(Layer::Credentials, failure);
-            s1.fixes.push(fix::advice(failure.reason.fix()));
+            s1.fixes
+                .push(fix::for_call(failure.reason, &failure.message));
         }
         (LayerState::Pass, _) => {
             s1.status = StepStatus::Pass;
@@ -274,7 +275,7 @@ fn role_assumption(f: &Facts<'_>) -> Step {
         (Reason::SessionDurationExceeded, _) => {
             s3.fixes.extend(role_fix::session_duration(cx));
         }
-        (other, _) => s3.fixes.push(fix::advice(other.fix())),
+        (other, _) => s3.fixes.push(fix::for_call(other, &failure.message)),
     }
     s3
 }
@@ -502,7 +503,9 @@ fn invocation(f: &Facts<'_>) -> Step {
                 Some(c @ (Cause::Permission | Cause::ModelAccess)) => {
                     s6.findings.push(cause_finding(c).to_string());
                 }
-                _ => s6.fixes.push(fix::advice(failure.reason.fix())),
+                _ => s6
+                    .fixes
+                    .push(fix::for_call(failure.reason, &failure.message)),
             }
             if f.target.settings.expect == Expect::Deny && failure.reason.class() == Class::Access {
                 s6.findings

@@ -4,12 +4,14 @@
 //!
 //! Per family of reasons, the one-line text and the structured fixes sit side by side:
 //! [`role`] (role assumption: trust policy, caller policy, session duration), [`permission`]
-//! (Bedrock permissions, explicit denies, SCPs) and [`model`] (model access, region, model id).
-//! Reasons without a tuple-specific text print [`Reason::fix`].
+//! (Bedrock permissions, explicit denies, SCPs), [`model`] (model access, region, model id,
+//! the account refused) and [`clock`] (this host's clock). Reasons without a tuple-specific
+//! text print [`Reason::fix`].
 //!
 //! The external id is a secret: it is never printed. Where a fix needs it, the fix carries
 //! [`EXTERNAL_ID_PLACEHOLDER`] and says which configuration field holds the value.
 
+pub mod clock;
 pub mod model;
 pub mod permission;
 pub mod role;
@@ -310,6 +312,16 @@ pub fn advice(text: &str) -> Fix {
     Fix::new(FixKind::Advice, text)
 }
 
+/// The structured fix of a failed call that is its own explanation (a reason without a
+/// [`Cause`](crate::reason::Cause)): a concrete one where there is one (this host's clock, with
+/// the offset AWS's `message` tells), else the reason's generic fix as advice.
+pub fn for_call(reason: Reason, message: &str) -> Fix {
+    match reason {
+        Reason::ClockSkew => clock::sync_clock(message),
+        other => advice(other.fix()),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -358,6 +370,20 @@ pub(crate) mod tests {
     }
 
     const SONNET: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+
+    #[test]
+    fn a_call_that_explains_itself_gets_a_concrete_fix_only_for_the_clock() {
+        let skew = "Signature expired: 20250130T203827Z is now earlier than 20250130T204131Z (20250130T204631Z - 5 min.)";
+        let fix = for_call(Reason::ClockSkew, skew);
+        assert_eq!(fix.kind, FixKind::Command);
+        assert!(
+            fix.commands.iter().any(|c| c.contains("chronyc")),
+            "{fix:?}"
+        );
+        let fix = for_call(Reason::Throttled, "Too many requests");
+        assert_eq!(fix.kind, FixKind::Advice);
+        assert_eq!(fix.summary, Reason::Throttled.fix());
+    }
 
     #[test]
     fn every_fix_is_one_line_and_never_empty() {
