@@ -1,4 +1,4 @@
-//! `bedrock-access-exporter`: the daemon and its subcommands (`interface.md`).
+//! `bedrock-access-exporter`: the daemon and its subcommands (`docs/interface.md`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

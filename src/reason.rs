@@ -72,7 +72,7 @@ impl fmt::Display for Class {
     }
 }
 
-/// Every reason of the contract (`reasons.md`).
+/// Every reason of the contract (`docs/reasons.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -213,7 +213,7 @@ impl fmt::Display for Reason {
 }
 
 impl Reason {
-    /// The fix to print for this reason (`reasons.md`).
+    /// The fix to print for this reason (`docs/reasons.md`).
     pub fn fix(self) -> &'static str {
         use Reason::*;
         match self {

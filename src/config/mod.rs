@@ -9,7 +9,7 @@
 //!   `targets`; `ctx` collects and locates the problems, `values` reads typed values.
 //! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
 //!
-//! Choices where `config.md` is silent (also documented in `config/example.toml`):
+//! Choices where `docs/configuration.md` is silent (also documented in `config/example.toml`):
 //! - Environment overrides address list entries by 0-based index or by name
 //!   (`BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__INTERVAL`, `-` written as `_`); list values
 //!   (`regions`, `models`) are comma-separated. A problem in an overridden value names the
@@ -165,7 +165,7 @@ pub struct Problem {
 }
 
 impl Default for ProbeSettings {
-    /// The defaults of `config.md` (`invoke_interval` equals `interval`).
+    /// The defaults of `docs/configuration.md` (`invoke_interval` equals `interval`).
     fn default() -> Self {
         ProbeSettings {
             interval: Duration::from_secs(300),

@@ -1,5 +1,5 @@
 //! The probe pipeline: one file per layer behind one signature; `pipeline` runs them in order
-//! with gating (`../shared/spec/layers.md` of the contract).
+//! with gating (`docs/layers.md` of the contract).
 //!
 //! Every layer is `async fn run(ctx: &LayerContext<'_>, …) -> LayerOutput<T>`: it makes its AWS
 //! calls with the real SDK and returns the one-line call description and either its product

@@ -1,4 +1,4 @@
-//! The pipeline of one probe: gating, timeouts, the report (`layers.md`).
+//! The pipeline of one probe: gating, timeouts, the report (`docs/layers.md`).
 //!
 //! * `credentials` and `assume_role` gate the rest; they are computed once per (target,
 //!   region) per [`Round`] and shared by the round's tuples.

@@ -216,7 +216,7 @@ fn by_status(status: Option<u16>) -> Reason {
     }
 }
 
-/// Classifies the statuses of GetFoundationModelAvailability (`reasons.md`): `None` when the
+/// Classifies the statuses of GetFoundationModelAvailability (`docs/reasons.md`): `None` when the
 /// model is available to the account in the region.
 ///
 /// Order: a model not offered in the region makes every other status moot; an agreement in
