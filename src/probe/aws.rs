@@ -40,8 +40,8 @@ pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
 /// absolute-form requests; loopback is not exempt unless listed in `NO_PROXY`
 /// (`tests/e2e_proxy.rs`). Its trust roots add `AWS_CA_BUNDLE`, else the profile's
 /// `ca_bundle`, to the system's.
-pub async fn load_source_config(source: &Source) -> SdkConfig {
-    let http = transport::client_for_profile(source.profile.as_deref()).await;
+pub async fn load_source_config(source: &Source, max_per_host: Option<usize>) -> SdkConfig {
+    let http = transport::client_for_profile(source.profile.as_deref(), max_per_host).await;
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(retry_config())
         .http_client(http);
@@ -51,14 +51,15 @@ pub async fn load_source_config(source: &Source) -> SdkConfig {
     loader.load().await
 }
 
-/// `sdk` with the process's HTTP client (system roots, proxies from the environment) unless it
-/// already has one: explicit configurations (tests, embedding) share the pool too.
-pub fn with_process_http_client(sdk: SdkConfig) -> SdkConfig {
+/// `sdk` with the process's HTTP client (system roots, proxies from the environment, at most
+/// `max_per_host` connections per endpoint) unless it already has one: explicit configurations
+/// (tests, embedding) share the pool too.
+pub fn with_process_http_client(sdk: SdkConfig, max_per_host: Option<usize>) -> SdkConfig {
     if sdk.http_client().is_some() {
         return sdk;
     }
     sdk.to_builder()
-        .http_client(transport::shared_client(None))
+        .http_client(transport::shared_client(None, max_per_host))
         .build()
 }
 
@@ -81,7 +82,7 @@ pub fn timeout_config(remaining: Duration) -> TimeoutConfig {
 /// The source's configuration narrowed to one region, explicit credentials, the probe's retry
 /// policy and what is left of its time budget. Endpoint settings stay those of `sdk`.
 fn scoped(sdk: &SdkConfig, region: &str, creds: Credentials, remaining: Duration) -> SdkConfig {
-    with_process_http_client(sdk.clone())
+    with_process_http_client(sdk.clone(), None)
         .to_builder()
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(creds))

@@ -90,7 +90,7 @@ impl SourceClients {
 /// process's HTTP client, `region`, the probe's retry policy; no credentials (each operation
 /// brings its own).
 fn client_config(sdk: &SdkConfig, region: &str) -> SdkConfig {
-    let mut builder = with_process_http_client(sdk.clone()).to_builder();
+    let mut builder = with_process_http_client(sdk.clone(), None).to_builder();
     builder.set_credentials_provider(None);
     builder
         .region(Region::new(region.to_string()))

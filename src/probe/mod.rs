@@ -23,6 +23,7 @@
 
 pub mod assume_role;
 pub mod aws;
+pub mod ca_bundle;
 pub mod calls;
 pub mod clients;
 pub mod credentials;
@@ -212,8 +213,8 @@ pub(crate) struct SourceEntry {
 }
 
 impl SourceEntry {
-    fn new(source: Source, sdk: SdkConfig) -> SourceEntry {
-        let sdk = aws::with_reused_credentials(aws::with_process_http_client(sdk));
+    fn new(source: Source, sdk: SdkConfig, max_per_host: Option<usize>) -> SourceEntry {
+        let sdk = aws::with_reused_credentials(aws::with_process_http_client(sdk, max_per_host));
         let clients = clients::SourceClients::new(&sdk);
         SourceEntry {
             source,
@@ -236,9 +237,10 @@ impl Prober {
     /// (the implicit "default") is loaded from the default chain.
     pub async fn new(config: &Config) -> Prober {
         let mut sources = HashMap::new();
+        let limit = connection_limit(config);
         for source in all_sources(config) {
-            let sdk = aws::load_source_config(&source).await;
-            sources.insert(source.name.clone(), SourceEntry::new(source, sdk));
+            let sdk = aws::load_source_config(&source, limit).await;
+            sources.insert(source.name.clone(), SourceEntry::new(source, sdk, limit));
         }
         Prober { sources }
     }
@@ -250,9 +252,10 @@ impl Prober {
     pub fn with_sdk_config(config: &Config, sdk: HashMap<String, SdkConfig>) -> Prober {
         let mut sdk = sdk;
         let mut sources = HashMap::new();
+        let limit = connection_limit(config);
         for source in all_sources(config) {
             if let Some(conf) = sdk.remove(&source.name) {
-                sources.insert(source.name.clone(), SourceEntry::new(source, conf));
+                sources.insert(source.name.clone(), SourceEntry::new(source, conf, limit));
             }
         }
         Prober { sources }
@@ -276,6 +279,12 @@ impl Prober {
         let source = self.sources.get(&target.source);
         pipeline::probe(source, target, region, model, round, run_invoke).await
     }
+}
+
+/// Connections per endpoint the process's HTTP client may open: as many as probes run at once
+/// (`probe.concurrency`).
+fn connection_limit(config: &Config) -> Option<usize> {
+    Some(config.defaults.concurrency.max(1))
 }
 
 /// The configured sources, plus a default-chain source for any target naming an undefined one.

@@ -1,209 +1,64 @@
 //! The one HTTP client of the process: every SDK client and the credential chain send their
 //! requests through it, so connections to an endpoint are pooled and kept alive across calls,
-//! probes and rounds, and TLS sessions are resumed when a new connection is needed.
+//! probes, rounds and reloads, and TLS sessions are resumed when a new connection is needed.
 //!
-//! It is the SDK's own connector (`aws-smithy-http-client`: hyper 1.x, rustls with aws-lc),
-//! built once with:
+//! It is the SDK's own connection pool (`aws_smithy_http_client::pool`: hyper 1.x, rustls with
+//! aws-lc), built once with:
 //! * **proxies** from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (upper case first),
 //!   exactly as the SDK's default client reads them;
-//! * **trust roots**: the system's (the platform store, or `SSL_CERT_FILE` / `SSL_CERT_DIR`
-//!   when set, which replace it) plus the certificates of `AWS_CA_BUNDLE`, else of the
-//!   selected profile's `ca_bundle`: the variable wins over the profile, as in the other AWS
-//!   SDKs and the CLI;
-//! * **one connect timeout** ([`CONNECT_TIMEOUT`]) for the whole process.
+//! * **trust roots**: the system's plus a CA bundle's ([`super::ca_bundle`]);
+//! * **one connect timeout** ([`CONNECT_TIMEOUT`]) for the whole process;
+//! * **at most `probe.concurrency` connections per endpoint** (scheme, host, port): a probe
+//!   holds one connection per endpoint at a time, so more would only be opened by races
+//!   between a returning connection and a new one.
 //!
 //! Why not the SDK's default client: it keeps one connection pool per distinct
 //! (connect timeout, read timeout) pair it is asked for, and the probes used to ask for a
 //! different connect timeout on every call (what was left of the budget), so every call opened
-//! a new pool, a new connection and a new TLS handshake. [`ProcessHttpClient`] hands out the
-//! same connector whatever the per-call settings say; each call's budget is its operation
-//! timeout, which the SDK applies above the connector.
+//! a new pool, a new connection and a new TLS handshake. [`ProcessHttpClient`] gives every
+//! call the same pool and the same connect timeout whatever the call's configuration says;
+//! each call's budget is its operation timeout, which the SDK applies above the connector.
 //!
-//! Clients are kept process-wide, one per distinct set of extra certificates (normally exactly
-//! one), so a reload keeps the warm connections.
+//! Clients are kept process-wide, one per distinct (extra certificates, connection limit)
+//! (normally exactly one), so a reload keeps the warm connections.
 
 use std::collections::HashMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use aws_smithy_http_client::Connector;
 use aws_smithy_http_client::proxy::ProxyConfig;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore};
+use aws_smithy_http_client::{Connector, pool};
+use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
+
+use super::ca_bundle::{CaBundle, ca_bundle_setting};
 
 /// Connect timeout of every connection the process opens (TCP, plus a proxy's CONNECT and the
 /// TLS handshake): a black-holed endpoint must not eat a whole probe budget.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A CA bundle larger than this is refused (Mozilla's whole bundle is about 220 KB).
-pub const MAX_CA_BUNDLE_BYTES: u64 = 4 * 1024 * 1024;
-
-/// Distinct trust sets kept; beyond that the cache starts over (clients in use keep working).
+/// Distinct clients kept; beyond that the cache starts over (clients in use keep working).
 const MAX_CLIENTS: usize = 8;
 
-const PEM_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-const PEM_END: &str = "-----END CERTIFICATE-----";
-
-/// Why a CA bundle adds nothing to the trust roots.
-#[derive(Debug, thiserror::Error)]
-pub enum CaBundleError {
-    #[error("cannot read CA bundle {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("CA bundle {path} is larger than {MAX_CA_BUNDLE_BYTES} bytes")]
-    TooLarge { path: PathBuf },
-    #[error("CA bundle {path} holds no usable PEM certificate")]
-    NoCertificate { path: PathBuf },
-}
-
-/// The certificates of a CA bundle, each checked the way rustls will load it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CaBundle {
-    /// The usable certificates, as PEM blocks.
-    pem: Vec<String>,
-    /// Blocks that were skipped (not a certificate rustls accepts as a trust anchor).
-    pub skipped: usize,
-}
-
-impl CaBundle {
-    /// How many certificates the bundle adds.
-    pub fn len(&self) -> usize {
-        self.pem.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pem.is_empty()
-    }
-
-    /// Reads and checks `path` (PEM, possibly with comments or other sections between the
-    /// certificates). At most [`MAX_CA_BUNDLE_BYTES`].
-    pub fn read(path: &Path) -> Result<CaBundle, CaBundleError> {
-        let read_err = |source| CaBundleError::Read {
-            path: path.to_path_buf(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read_err)?;
-        let mut bytes = Vec::new();
-        file.take(MAX_CA_BUNDLE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_err)?;
-        if bytes.len() as u64 > MAX_CA_BUNDLE_BYTES {
-            return Err(CaBundleError::TooLarge {
-                path: path.to_path_buf(),
-            });
-        }
-        let bundle = CaBundle::parse(&String::from_utf8_lossy(&bytes));
-        if bundle.is_empty() {
-            return Err(CaBundleError::NoCertificate {
-                path: path.to_path_buf(),
-            });
-        }
-        Ok(bundle)
-    }
-
-    /// The certificate blocks of `text` that rustls accepts as trust anchors. The SDK's
-    /// connector panics on a block it cannot load, so nothing unchecked may reach it.
-    pub fn parse(text: &str) -> CaBundle {
-        let mut bundle = CaBundle {
-            pem: Vec::new(),
-            skipped: 0,
-        };
-        let mut rest = text;
-        while let Some(start) = rest.find(PEM_BEGIN) {
-            let after = &rest[start..];
-            let Some(end) = after.find(PEM_END) else {
-                bundle.skipped += 1;
-                break;
-            };
-            let block = &after[..end + PEM_END.len()];
-            rest = &after[end + PEM_END.len()..];
-            if usable_anchor(block) {
-                bundle.pem.push(format!("{block}\n"));
-            } else {
-                bundle.skipped += 1;
-            }
-        }
-        bundle
-    }
-}
-
-/// Whether `block` is exactly one certificate that rustls takes as a trust anchor.
-fn usable_anchor(block: &str) -> bool {
-    let mut certs = CertificateDer::pem_slice_iter(block.as_bytes());
-    let (Some(Ok(cert)), None) = (certs.next(), certs.next()) else {
-        return false;
-    };
-    rustls::RootCertStore::empty().add(cert).is_ok()
-}
-
-/// Where the extra trust roots of a source come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CaBundleSetting {
-    /// `AWS_CA_BUNDLE`.
-    Env(PathBuf),
-    /// `ca_bundle` of the named profile.
-    Profile { profile: String, path: PathBuf },
-}
-
-impl CaBundleSetting {
-    pub fn path(&self) -> &Path {
-        match self {
-            CaBundleSetting::Env(path) | CaBundleSetting::Profile { path, .. } => path,
-        }
-    }
-}
-
-impl std::fmt::Display for CaBundleSetting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CaBundleSetting::Env(path) => write!(f, "AWS_CA_BUNDLE={}", path.display()),
-            CaBundleSetting::Profile { profile, path } => {
-                write!(f, "ca_bundle={} (profile {profile})", path.display())
-            }
-        }
-    }
-}
-
-/// The CA bundle setting for a source using `profile` (`None`: `AWS_PROFILE`, else
-/// `default`): `AWS_CA_BUNDLE` if set and not empty, else the profile's `ca_bundle`. The
-/// profile files are those of the SDK (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`, or
-/// `~/.aws/`).
-pub async fn ca_bundle_setting(profile: Option<&str>) -> Option<CaBundleSetting> {
-    if let Some(path) = std::env::var_os("AWS_CA_BUNDLE").filter(|v| !v.is_empty()) {
-        return Some(CaBundleSetting::Env(PathBuf::from(path)));
-    }
-    let profiles = aws_config::profile::load(
-        &aws_types::os_shim_internal::Fs::real(),
-        &aws_types::os_shim_internal::Env::real(),
-        &aws_runtime::env_config::file::EnvConfigFiles::default(),
-        profile.map(|p| std::borrow::Cow::Owned(p.to_string())),
-    )
-    .await
-    .ok()?;
-    let path = profiles.get("ca_bundle").filter(|p| !p.trim().is_empty())?;
-    Some(CaBundleSetting::Profile {
-        profile: profiles.selected_profile().to_string(),
-        path: PathBuf::from(path.trim()),
-    })
-}
-
 /// The process's HTTP client for a source using `profile`: with the extra trust roots of its
-/// CA bundle setting (see [`ca_bundle_setting`]). A bundle that cannot be used is logged and
+/// CA bundle setting (see [`ca_bundle_setting`]) and at most `max_per_host` connections per
+/// endpoint. A bundle that cannot be used is logged and
 /// the system roots alone apply (TLS to an endpoint it should vouch for then fails, and the
 /// probes say `network_error`).
-pub async fn client_for_profile(profile: Option<&str>) -> SharedHttpClient {
+pub async fn client_for_profile(
+    profile: Option<&str>,
+    max_per_host: Option<usize>,
+) -> SharedHttpClient {
     let Some(setting) = ca_bundle_setting(profile).await else {
-        return shared_client(None);
+        return shared_client(None, max_per_host);
     };
     match CaBundle::read(setting.path()) {
         Ok(bundle) => {
@@ -213,21 +68,29 @@ pub async fn client_for_profile(profile: Option<&str>) -> SharedHttpClient {
                 skipped = bundle.skipped,
                 "trusting the CA bundle's certificates in addition to the system roots"
             );
-            shared_client(Some(&bundle))
+            shared_client(Some(&bundle), max_per_host)
         }
         Err(err) => {
             tracing::error!(ca_bundle = %setting, error = %err, "CA bundle not used; only the system roots are trusted");
-            shared_client(None)
+            shared_client(None, max_per_host)
         }
     }
 }
 
-static CLIENTS: LazyLock<Mutex<HashMap<Vec<String>, SharedHttpClient>>> =
+/// A process-wide client: its trust set (the extra certificates) and connection limit.
+type ClientKey = (Vec<String>, Option<usize>);
+
+static CLIENTS: LazyLock<Mutex<HashMap<ClientKey, SharedHttpClient>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
-/// The process-wide client trusting the system roots plus `extra` (built on first use).
-pub fn shared_client(extra: Option<&CaBundle>) -> SharedHttpClient {
-    let key: Vec<String> = extra.map(|b| b.pem.clone()).unwrap_or_default();
+/// The process-wide client trusting the system roots plus `extra`, opening at most
+/// `max_per_host` connections to one endpoint (scheme, host, port) when set; built on first
+/// use.
+pub fn shared_client(extra: Option<&CaBundle>, max_per_host: Option<usize>) -> SharedHttpClient {
+    let key: ClientKey = (
+        extra.map(|b| b.pem.clone()).unwrap_or_default(),
+        max_per_host.map(|n| n.max(1)),
+    );
     let mut clients = match CLIENTS.lock() {
         Ok(c) => c,
         Err(poisoned) => poisoned.into_inner(),
@@ -238,22 +101,31 @@ pub fn shared_client(extra: Option<&CaBundle>) -> SharedHttpClient {
     if clients.len() >= MAX_CLIENTS {
         clients.clear();
     }
-    let client = SharedHttpClient::new(ProcessHttpClient::new(&key));
+    let client = SharedHttpClient::new(ProcessHttpClient::new(&key.0, key.1));
     clients.insert(key, client.clone());
     client
 }
 
-/// An [`HttpClient`] with one connector (one connection pool) for every request, whatever
-/// timeouts a call's configuration carries.
+/// The process's [`HttpClient`]: the SDK's connection pool (`aws_smithy_http_client::pool`),
+/// whose connections are shared by every call whatever timeouts the call's configuration
+/// carries; each connection is established within [`CONNECT_TIMEOUT`].
 #[derive(Debug)]
 pub struct ProcessHttpClient {
-    connector: SharedHttpConnector,
+    transport: Transport,
+    settings: HttpConnectorSettings,
+}
+
+#[derive(Debug)]
+enum Transport {
+    Pool(pool::Client),
+    /// One hyper connector (one pool), if the SDK's pool cannot be built.
+    Connector(SharedHttpConnector),
 }
 
 impl ProcessHttpClient {
-    /// Builds the connector: system roots plus the `extra_pem` certificates (each already
-    /// checked by [`CaBundle::parse`]), proxies from the environment, [`CONNECT_TIMEOUT`].
-    fn new(extra_pem: &[String]) -> ProcessHttpClient {
+    /// System roots plus the `extra_pem` certificates (each already checked by
+    /// [`CaBundle::parse`]), proxies from the environment.
+    fn new(extra_pem: &[String], max_per_host: Option<usize>) -> ProcessHttpClient {
         let mut trust = TrustStore::default();
         for pem in extra_pem {
             trust.add_pem_certificate(pem.as_bytes());
@@ -265,27 +137,78 @@ impl ProcessHttpClient {
         let settings = HttpConnectorSettings::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .build();
-        let connector: Connector = Connector::builder()
-            .connector_settings(settings)
+        let mut builder = pool::ConnectionPool::builder()
             .proxy_config(ProxyConfig::from_env())
-            .tls_provider(tls::Provider::Rustls(
-                tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .tls_context(tls_context)
-            .build();
+            .partitions([pool::Partition::new(PARTITION, current_runtime_spawner())]);
+        builder.set_max_connections_per_host(max_per_host);
+        let pooled = builder
+            .tls_provider(rustls_provider())
+            .tls_context(tls_context.clone())
+            .build_https()
+            .map_err(|e| e.to_string())
+            .and_then(|p| pool::Client::from_partition(&p, PARTITION).map_err(|e| e.to_string()));
+        let transport = match pooled {
+            Ok(client) => Transport::Pool(client),
+            Err(error) => {
+                tracing::error!(%error, "the SDK's connection pool could not be built; using one hyper connector without a connection limit");
+                let connector: Connector = Connector::builder()
+                    .connector_settings(settings.clone())
+                    .proxy_config(ProxyConfig::from_env())
+                    .tls_provider(rustls_provider())
+                    .tls_context(tls_context)
+                    .build();
+                Transport::Connector(SharedHttpConnector::new(connector))
+            }
+        };
         ProcessHttpClient {
-            connector: SharedHttpConnector::new(connector),
+            transport,
+            settings,
         }
     }
+}
+
+/// The pool's one partition.
+const PARTITION: pool::PartitionId = pool::PartitionId::from_index(0);
+
+/// Connection tasks (protocol drivers, establishment, idle upkeep) run on the tokio runtime of
+/// the call that needs them. The daemon has one runtime; a process with several (the tests)
+/// keeps working when one of them ends: the connections it drove close, and the pool retires
+/// them and opens new ones where they are needed. (The pool's default placement binds every
+/// connection for good to the first runtime that used it.)
+fn current_runtime_spawner() -> pool::DriverSpawner {
+    pool::DriverSpawner::from_fn(|task| match tokio::runtime::Handle::try_current() {
+        Ok(runtime) => {
+            runtime.spawn(task);
+        }
+        Err(_) => tracing::debug!("no tokio runtime to run a connection task; dropped"),
+    })
+}
+
+fn rustls_provider() -> tls::Provider {
+    tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)
 }
 
 impl HttpClient for ProcessHttpClient {
     fn http_connector(
         &self,
         _settings: &HttpConnectorSettings,
-        _components: &RuntimeComponents,
+        components: &RuntimeComponents,
     ) -> SharedHttpConnector {
-        self.connector.clone()
+        match &self.transport {
+            Transport::Pool(client) => client.http_connector(&self.settings, components),
+            Transport::Connector(connector) => connector.clone(),
+        }
+    }
+
+    fn validate_base_client_config(
+        &self,
+        components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        match &self.transport {
+            Transport::Pool(client) => client.validate_base_client_config(components, cfg),
+            Transport::Connector(_) => Ok(()),
+        }
     }
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
@@ -293,27 +216,5 @@ impl HttpClient for ProcessHttpClient {
             "hyper",
             Some(std::borrow::Cow::Borrowed("1.x")),
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_that_is_not_a_certificate_adds_nothing_and_does_not_reach_the_tls_layer() {
-        let text = format!(
-            "# comment\n{PEM_BEGIN}\nbm90IGEgY2VydGlmaWNhdGU=\n{PEM_END}\n{PEM_BEGIN}\n!!!\n{PEM_END}\n{PEM_BEGIN}\ntruncated"
-        );
-        let bundle = CaBundle::parse(&text);
-        assert!(bundle.is_empty());
-        assert_eq!(bundle.skipped, 3);
-    }
-
-    #[test]
-    fn a_missing_bundle_file_is_an_error_naming_it() {
-        let err = CaBundle::read(Path::new("/nonexistent/bundle.pem"));
-        let text = err.map(|_| String::new()).unwrap_or_else(|e| e.to_string());
-        assert!(text.contains("/nonexistent/bundle.pem"), "{text}");
     }
 }
