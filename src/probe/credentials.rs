@@ -6,7 +6,8 @@ use aws_credential_types::provider::ProvideCredentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::aws::{failure_from_sdk, local_failure, redact, sts_client};
+use super::aws::{failure_from_sdk, local_failure, redact};
+use super::clients::sts_call;
 use super::{LayerContext, LayerOutput};
 use crate::reason::{Layer, Reason};
 
@@ -51,8 +52,15 @@ async fn identify(ctx: &LayerContext<'_>) -> Result<SourceIdentity, super::Failu
             Ok(Ok(creds)) => creds,
         };
 
-    let client = sts_client(ctx.sdk, ctx.region, credentials.clone(), ctx.remaining());
-    let out = match client.get_caller_identity().send().await {
+    let sent = ctx
+        .clients
+        .sts
+        .get_caller_identity()
+        .customize()
+        .config_override(sts_call(credentials.clone(), ctx.remaining()))
+        .send()
+        .await;
+    let out = match sent {
         Ok(out) => out,
         Err(err) => return Err(failure_from_sdk(Layer::Credentials, &err, &ctx.secrets())),
     };

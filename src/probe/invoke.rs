@@ -11,7 +11,8 @@ use aws_sdk_bedrockruntime::types::{
 };
 use serde_json::{Value, json};
 
-use super::aws::{failure_from_sdk, local_failure, runtime_client};
+use super::aws::{failure_from_sdk, local_failure};
+use super::clients::runtime_call;
 use super::{LayerContext, LayerOutput};
 use crate::config::InvokeMode;
 use crate::model_id::bare_name;
@@ -136,7 +137,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
     let settings = &ctx.target.settings;
     let call = describe(ctx);
     let body = chosen_body(ctx);
-    let client = runtime_client(ctx.sdk, ctx.region, creds, ctx.remaining());
+    let client = &ctx.clients.runtime;
     match body {
         Some(body) => {
             let bytes = body.to_string().into_bytes();
@@ -146,6 +147,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                 .content_type("application/json")
                 .accept("application/json")
                 .body(Blob::new(bytes))
+                .customize()
+                .config_override(runtime_call(creds, ctx.remaining()))
                 .send()
                 .await;
             let result = match sent {
@@ -178,6 +181,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                         .max_tokens(max_tokens)
                         .build(),
                 )
+                .customize()
+                .config_override(runtime_call(creds, ctx.remaining()))
                 .send()
                 .await;
             let result = match sent {

@@ -10,15 +10,15 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_config::SdkConfig;
 use tokio::time::Instant;
 
 use super::aws::local_failure;
+use super::clients::RegionClients;
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, model_access,
+    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, model_access,
 };
-use crate::config::{InvokeMode, Source, Target, TupleKey};
+use crate::config::{InvokeMode, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
 
 /// Extra wait for the round's shared gate beyond this probe's budget (see [`probe`]).
@@ -63,19 +63,21 @@ async fn timed<T>(
 /// The gate layers for one (target, region): computed by the first tuple of the round that
 /// needs them, within a budget of `settings.timeout` from then.
 async fn run_gate(
-    source: &Source,
-    sdk: &SdkConfig,
+    entry: &SourceEntry,
+    clients: &RegionClients,
     target: &Target,
     region: &str,
     round: &Round,
 ) -> GateOutcome {
     let deadline = Instant::now() + target.settings.timeout;
+    let source = &entry.source;
     let ctx = LayerContext {
         source,
         target,
         region,
         model: "",
-        sdk,
+        sdk: &entry.sdk,
+        clients,
         deadline,
     };
     // The identity is shared by every target of the source, whose budgets may differ: wait
@@ -146,7 +148,7 @@ async fn run_gate(
 
 /// Probes one tuple (see [`super::Prober::probe`]).
 pub(crate) async fn probe(
-    source: Option<&(Source, SdkConfig)>,
+    source: Option<&SourceEntry>,
     target: &Target,
     region: &str,
     model: &str,
@@ -170,7 +172,7 @@ pub(crate) async fn probe(
         finished_at: SystemTime::now(),
     };
 
-    let Some((source, sdk)) = source else {
+    let Some(entry) = source else {
         report.layers.push(LayerResult {
             layer: Layer::Credentials,
             status: LayerStatus::Failed(local_failure(
@@ -187,10 +189,12 @@ pub(crate) async fn probe(
     // The gate bounds itself (its calls get what is left of a budget that started no later
     // than this probe's); the grace only guards against a gate that never answers, and keeps
     // the first tuple from cancelling the shared calls at the very edge of the budget.
+    let source = &entry.source;
+    let clients = entry.clients.region(region);
     let gate_cell = round.gate_cell(&target.name, region);
     let gate = match tokio::time::timeout(
         deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
-        gate_cell.get_or_init(|| run_gate(source, sdk, target, region, round)),
+        gate_cell.get_or_init(|| run_gate(entry, &clients, target, region, round)),
     )
     .await
     {
@@ -222,7 +226,8 @@ pub(crate) async fn probe(
         target,
         region,
         model,
-        sdk,
+        sdk: &entry.sdk,
+        clients: &clients,
         deadline,
     };
     let settings = &target.settings;
