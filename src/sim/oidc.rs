@@ -189,7 +189,8 @@ pub(crate) mod tests {
             Ok(t) => t,
             Err(e) => panic!("{e}"),
         };
-        let (p, o): (Vec<&str>, Vec<&str>) = (token.split('.').collect(), other.split('.').collect());
+        let (p, o): (Vec<&str>, Vec<&str>) =
+            (token.split('.').collect(), other.split('.').collect());
         let forged = format!("{}.{}.{}", p[0], o[1], p[2]);
         assert!(peek(&forged).is_ok());
         assert_eq!(a.verify(&forged), Err(()));
@@ -212,7 +213,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_key_that_is_not_an_rsa_private_key_is_refused_with_the_reason() {
-        for bad in ["", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"] {
+        for bad in [
+            "",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----",
+        ] {
             match SigningKey::from_pem(bad) {
                 Ok(_) => panic!("{bad:?} must not load"),
                 Err(e) => assert!(e.contains("RSA"), "{e}"),

@@ -703,16 +703,17 @@ mod tests {
         let who = Outsider::Federated(&provider);
         let (sub, aud) = (format!("{OIDC}:sub"), format!("{OIDC}:aud"));
         let cx = |s: &'static str, a: &'static str| {
-            Context::default()
-                .with(&sub, Some(s))
-                .with(&aud, Some(a))
+            Context::default().with(&sub, Some(s)).with(&aud, Some(a))
         };
         let action = "sts:AssumeRoleWithWebIdentity";
         assert_eq!(
             p.evaluate_trust_outsider(
                 who,
                 action,
-                &cx("system:serviceaccount:monitoring:exporter", "sts.amazonaws.com")
+                &cx(
+                    "system:serviceaccount:monitoring:exporter",
+                    "sts.amazonaws.com"
+                )
             ),
             (false, true)
         );
@@ -720,7 +721,10 @@ mod tests {
             p.evaluate_trust_outsider(
                 who,
                 action,
-                &cx("system:serviceaccount:default:exporter", "sts.amazonaws.com")
+                &cx(
+                    "system:serviceaccount:default:exporter",
+                    "sts.amazonaws.com"
+                )
             ),
             (false, false),
             "another namespace"
@@ -739,7 +743,10 @@ mod tests {
             p.evaluate_trust_outsider(
                 Outsider::Federated(&other),
                 action,
-                &cx("system:serviceaccount:monitoring:exporter", "sts.amazonaws.com")
+                &cx(
+                    "system:serviceaccount:monitoring:exporter",
+                    "sts.amazonaws.com"
+                )
             ),
             (false, false),
             "the provider of another account"
@@ -762,15 +769,32 @@ mod tests {
         );
         let eks = Outsider::Service("pods.eks.amazonaws.com");
         let cx = Context::default();
-        assert_eq!(p.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx), (false, true));
-        assert_eq!(p.evaluate_trust_outsider(eks, "sts:TagSession", &cx), (false, true));
         assert_eq!(
-            p.evaluate_trust_outsider(Outsider::Service("ec2.amazonaws.com"), "sts:AssumeRole", &cx),
+            p.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx),
+            (false, true)
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(eks, "sts:TagSession", &cx),
+            (false, true)
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                Outsider::Service("ec2.amazonaws.com"),
+                "sts:AssumeRole",
+                &cx
+            ),
             (false, false)
         );
-        assert_eq!(p.evaluate_trust(&caller("111111111111"), "sts:AssumeRole", &cx), (false, None));
-        let open = pol(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#);
-        assert_eq!(open.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx), (false, true));
+        assert_eq!(
+            p.evaluate_trust(&caller("111111111111"), "sts:AssumeRole", &cx),
+            (false, None)
+        );
+        let open =
+            pol(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#);
+        assert_eq!(
+            open.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx),
+            (false, true)
+        );
     }
 
     #[test]
