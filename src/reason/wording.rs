@@ -193,6 +193,21 @@ pub(super) fn says_daily_tokens(m: &str) -> bool {
     any_of(m, &["too many tokens per day", "tokens per day"])
 }
 
+/// The HTTP status a credential endpoint answered, as the SDK's HTTP credential provider
+/// reports it: "Non-success status from HTTP credential provider: 403" (the body, where the
+/// EKS Pod Identity Agent says why, is dropped by the SDK).
+pub(super) fn credential_endpoint_status(m: &str) -> Option<u16> {
+    const SAYS: &str = "non-success status from http credential provider";
+    let rest = &m[m.find(SAYS)? + SAYS.len()..];
+    let digits: String = rest
+        .trim_start_matches([':', ' '])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    digits.parse().ok().filter(|s| (100..600).contains(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
