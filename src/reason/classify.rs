@@ -370,7 +370,7 @@ mod tests {
     fn a_credential_chain_failure_without_an_aws_answer_is_read_from_its_text() {
         let endpoint = |status: &str| {
             format!(
-                "an error occurred while loading credentials: Non-success status from HTTP credential provider: {status}"
+                "an error occurred while loading credentials: Non-success status from HTTP credential provider: StatusCode({status}) (ProviderError(ProviderError {{ source: \"Non-success status from HTTP credential provider: StatusCode({status})\" }}))"
             )
         };
         for (status, want) in [
