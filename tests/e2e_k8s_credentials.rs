@@ -226,7 +226,7 @@ fn every_refused_irsa_token_shows_its_reason_and_what_to_check() {
         ":aud = sts.amazonaws.com",
     ];
     let provider: &[&str] = &["AWS_WEB_IDENTITY_TOKEN_FILE", "IAM OIDC provider"];
-    let refusals = vec![
+    let refusals = [
         Refusal {
             story: "the token file holds no JWT",
             role_arn: IRSA_ROLE,
@@ -385,7 +385,7 @@ fn a_pod_identity_pod_with_a_wrong_token_or_no_association_shows_why() {
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
         "pods.eks.amazonaws.com",
     ];
-    let stories: Vec<(&str, String, &str, &[&str])> = vec![
+    let stories: [(&str, String, &str, &[&str]); 4] = [
         (
             "the token file holds no JWT",
             "not-a-jwt".into(),

@@ -124,6 +124,9 @@ async fn an_irsa_token_becomes_the_role_s_session_as_sts_answers_it() {
     );
 }
 
+/// STS's answer: (HTTP status, code, message).
+type Answer = (u16, &'static str, &'static str);
+
 /// (status, code, message) of a refused AssumeRoleWithWebIdentity.
 async fn refused(
     addr: SocketAddr,
@@ -159,7 +162,7 @@ async fn every_refused_token_gets_sts_s_own_code_status_and_text() {
         ),
         "elsewhere",
     );
-    let cases: Vec<(&str, String, &str, (u16, &str, &str))> = vec![
+    let cases: Vec<(&str, String, &str, Answer)> = vec![
         (
             "a token file that holds no JWT",
             "not-a-jwt".into(),

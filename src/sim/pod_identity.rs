@@ -63,17 +63,15 @@ fn invalid_token(request_id: &str) -> Response {
     )
 }
 
-/// The agent's own checks: a token, readable, within its time claims (golang-jwt's texts).
-fn agent_checks(headers: &HeaderMap) -> Result<(&str, Claims), Response> {
+/// The agent's own checks: a token, readable, within its time claims; a refusal is the text of
+/// the agent's 400 (golang-jwt's words).
+fn agent_checks(headers: &HeaderMap) -> Result<(&str, Claims), String> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if token.is_empty() {
-        return Err(go_error(
-            StatusCode::BAD_REQUEST,
-            "Service account token cannot be empty",
-        ));
+        return Err("Service account token cannot be empty".to_string());
     }
     let claims = oidc::peek(token).map_err(|m| {
         let why = match m {
@@ -81,10 +79,7 @@ fn agent_checks(headers: &HeaderMap) -> Result<(&str, Claims), Response> {
             Malformed::Base64 => "could not base64 decode claim",
             Malformed::Json => "could not JSON decode claim",
         };
-        go_error(
-            StatusCode::BAD_REQUEST,
-            &format!("Service account token cannot be parsed: token is malformed: {why}"),
-        )
+        format!("Service account token cannot be parsed: token is malformed: {why}")
     })?;
     let now = Utc::now().timestamp();
     let invalid = if claims.exp <= now {
@@ -95,11 +90,8 @@ fn agent_checks(headers: &HeaderMap) -> Result<(&str, Claims), Response> {
         None
     };
     if let Some(why) = invalid {
-        return Err(go_error(
-            StatusCode::BAD_REQUEST,
-            &format!(
-                "Service account token failed basic claim validations: token has invalid claims: {why}"
-            ),
+        return Err(format!(
+            "Service account token failed basic claim validations: token has invalid claims: {why}"
         ));
     }
     Ok((token, claims))
@@ -140,15 +132,14 @@ pub(crate) fn credentials(
 ) -> Response {
     let (token, claims) = match agent_checks(headers) {
         Ok(v) => v,
-        Err(resp) => return resp,
+        Err(why) => return go_error(StatusCode::BAD_REQUEST, &why),
     };
     let fed = &scenario.federation;
     let Some(cluster) = fed.cluster_by_issuer(&claims.iss) else {
         return invalid_token(request_id);
     };
-    let verified = match cluster.key.verify(token) {
-        Ok(c) => c,
-        Err(()) => return invalid_token(request_id),
+    let Some(verified) = cluster.key.verify(token) else {
+        return invalid_token(request_id);
     };
     if !verified.aud.iter().any(|a| a == POD_IDENTITY_AUDIENCE) {
         return invalid_token(request_id);

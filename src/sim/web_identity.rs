@@ -83,7 +83,7 @@ fn verify<'s>(
     // keys do not verify gets the answer of an issuer whose keys do not fit.
     let claims = fed
         .cluster_by_issuer(&peeked.iss)
-        .and_then(|c| c.key.verify(token).ok())
+        .and_then(|c| c.key.verify(token))
         .ok_or_else(|| {
             invalid_token(
                 "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements",
