@@ -20,7 +20,7 @@ use bedrock_access_exporter::sim::Scenario;
 use bedrock_access_exporter::sim::tokens::{
     IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, ServiceAccountToken,
 };
-use common::{Exporter, Metrics, Sim, repo, tail};
+use common::{BIN, Exporter, Metrics, Sim, repo, tail};
 
 const SCENARIO: &str = "tests/fixtures/k8s/scenario.toml";
 const IRSA_ROLE: &str = "arn:aws:iam::111111111111:role/ExporterIrsa";
@@ -71,10 +71,13 @@ enum Identity {
     PodIdentity,
 }
 
-/// A running exporter "pod" and its token file.
+/// A running exporter "pod", its token file and the environment EKS gave it.
 struct Pod {
     exporter: Exporter,
     token_file: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    endpoint: String,
 }
 
 impl Pod {
@@ -108,7 +111,38 @@ impl Pod {
         Pod {
             exporter,
             token_file,
+            dir: dir.to_path_buf(),
+            env,
+            endpoint: sim.url(),
         }
+    }
+
+    /// `diagnose --output=json` run in the pod (`kubectl exec … diagnose`): its one tuple.
+    fn diagnose(&self) -> serde_json::Value {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.arg(format!(
+            "--config.file={}",
+            self.dir.join("config.toml").display()
+        ))
+        .args(["diagnose", "--output=json"]);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("BEDROCK_EXPORTER") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_ENDPOINT_URL", &self.endpoint)
+            .env("AWS_CONFIG_FILE", self.dir.join("aws-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.join("empty-credentials"),
+            )
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        let out = cmd.output().expect("run diagnose");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let v: serde_json::Value = serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+        v["tuples"][0].clone()
     }
 
     fn probed_ok(&self) -> Metrics {
@@ -336,6 +370,44 @@ fn every_refused_irsa_token_shows_its_reason_and_what_to_check() {
             pod.assert_never_shows(&r.token);
         }
     }
+}
+
+#[test]
+fn diagnose_in_an_irsa_pod_refused_for_its_service_account_prints_the_trust_policy_the_role_needs()
+{
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sim = Sim::start(tmp.path(), &repo(SCENARIO));
+    let other_sa = ServiceAccountToken::new("default", SA, IRSA_AUDIENCE);
+    let pod = Pod::start(
+        &tmp.path().join("pod"),
+        &sim,
+        irsa(),
+        &mint(other_sa, "probe"),
+    );
+    let t = pod.diagnose();
+    let steps = t["steps"].as_array().cloned().unwrap_or_default();
+    let boundary = steps
+        .iter()
+        .find(|s| s["step"] == "account_boundary")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(boundary["status"], "fail", "{t:#}");
+    let fix = &boundary["fixes"][0];
+    assert_eq!(fix["kind"], "trust_policy", "{boundary:#}");
+    let policy = fix["policy"].to_string();
+    for needle in [
+        "sts:AssumeRoleWithWebIdentity",
+        "oidc-provider/<OIDC_ISSUER>",
+        "<OIDC_ISSUER>:sub",
+        "system:serviceaccount:<NAMESPACE>:<SERVICE_ACCOUNT>",
+    ] {
+        assert!(policy.contains(needle), "{needle}: {policy}");
+    }
+    let layer_fix = t["layers"][0]["fix"].as_str().unwrap_or_default();
+    assert!(
+        layer_fix.contains("eks.amazonaws.com/role-arn"),
+        "{layer_fix}"
+    );
 }
 
 #[test]
