@@ -432,3 +432,32 @@ async fn the_pod_identity_agent_refuses_a_wrong_or_missing_token_as_the_agent_do
         );
     }
 }
+
+#[tokio::test]
+async fn a_fault_on_assume_role_with_web_identity_throttles_it_like_any_sts_call() {
+    let text = format!(
+        "{SCENARIO}\n[[faults]]\nservice = \"sts\"\noperation = \"AssumeRoleWithWebIdentity\"\naccount = \"111111111111\"\nkind = \"throttle\"\n"
+    );
+    let (addr, _sim) = serve_scenario(&text, "k8s-throttled").await;
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{addr}"))
+        .retry_config(aws_sdk_sts::config::retry::RetryConfig::disabled())
+        .build();
+    let out = aws_sdk_sts::Client::from_conf(conf)
+        .assume_role_with_web_identity()
+        .role_arn(IRSA_ROLE)
+        .role_session_name("exporter")
+        .web_identity_token(mint(irsa_token(), "probe"))
+        .send()
+        .await;
+    match out {
+        Err(SdkError::ServiceError(e)) => {
+            assert_eq!(e.raw().status().as_u16(), 400);
+            assert_eq!(e.err().code(), Some("Throttling"));
+            assert_eq!(e.err().message(), Some("Rate exceeded"));
+        }
+        other => panic!("expected STS's throttling answer: {other:?}"),
+    }
+}

@@ -203,3 +203,40 @@ fn sts_error_inside<E: Error + 'static>(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_call_description_names_how_the_credentials_came_and_nothing_else_is_read_as_it() {
+        let call = |tail: &str| format!("sts:GetCallerIdentity source=pod region=us-east-1{tail}");
+        for s in [CredentialSource::WebIdentity, CredentialSource::Container] {
+            let c = call(&format!(" {SOURCE_WORD}{}", s.as_str()));
+            assert_eq!(CredentialSource::of_call(&c), Some(s), "{c}");
+        }
+        for c in [
+            call(""),
+            call(" credentials=instance"),
+            call(" xcredentials=container"),
+        ] {
+            assert_eq!(CredentialSource::of_call(&c), None, "{c}");
+        }
+    }
+
+    #[test]
+    fn credentials_say_which_provider_made_them() {
+        let mut creds = Credentials::new("ASIAEXAMPLE", "secret", None, None, "test");
+        assert_eq!(CredentialSource::of_credentials(&creds), None);
+        creds.set_property(vec![AwsCredentialFeature::CredentialsEnvVarsStsWebIdToken]);
+        assert_eq!(
+            CredentialSource::of_credentials(&creds),
+            Some(CredentialSource::WebIdentity)
+        );
+        creds.set_property(vec![AwsCredentialFeature::CredentialsHttp]);
+        assert_eq!(
+            CredentialSource::of_credentials(&creds),
+            Some(CredentialSource::Container)
+        );
+    }
+}
