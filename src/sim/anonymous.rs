@@ -36,13 +36,19 @@ pub(crate) fn route(parts: &Parts, body: &Bytes) -> Option<Anonymous> {
     if parts.method == Method::GET && path == pod_identity::PATH {
         return Some(Anonymous::PodIdentity);
     }
-    if path != "/" {
+    let query = parts.uri.query().unwrap_or("");
+    // Signed STS and IAM calls are most of what comes to `/`: only a request that mentions the
+    // action is parsed here.
+    let mentions = |b: &[u8]| {
+        b.windows(WEB_IDENTITY.len())
+            .any(|w| w == WEB_IDENTITY.as_bytes())
+    };
+    if path != "/" || !(mentions(body) || mentions(query.as_bytes())) {
         return None;
     }
-    let mut params: Vec<(String, String)> =
-        form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-            .into_owned()
-            .collect();
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     if parts.method == Method::POST {
         params.extend(form_urlencoded::parse(body).into_owned());
     }
