@@ -92,7 +92,7 @@ impl LayerView {
             },
             call: Some(r.call.clone()),
             duration: Some(r.duration),
-            fix: failure.as_ref().map(|f| cx.line(f.reason)),
+            fix: failure.as_ref().map(|f| cx.layer_line(layer, f.reason)),
             failure,
         }
     }

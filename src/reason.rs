@@ -1,14 +1,14 @@
 //! The failure taxonomy of the contract: every failed layer gets exactly one [`Reason`], and each
 //! reason has one [`Class`], one fix and at most one [`Cause`]. How AWS's answers map onto it is
 //! in the submodules: [`classify`](fn@classify) (codes, statuses, then what the message says, by
-//! `wording`) and [`classify_availability`].
+//! `wording`), [`classify_availability`] and [`classify_credential_chain`].
 
 use std::fmt;
 
 mod classify;
 mod wording;
 
-pub use classify::{classify, classify_availability, error_code_label};
+pub use classify::{classify, classify_availability, classify_credential_chain, error_code_label};
 
 /// The four probe layers, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]

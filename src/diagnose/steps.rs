@@ -99,8 +99,12 @@ fn account_boundary(f: &Facts<'_>) -> Step {
     match (cred.state, &cred.failure) {
         (LayerState::Fail, Some(failure)) => {
             s1 = s1.failed_with(Layer::Credentials, failure);
-            s1.fixes
-                .push(fix::for_call(failure.reason, &failure.message));
+            match fix::credentials::fixes(failure.reason, cx) {
+                Some(fixes) => s1.fixes.extend(fixes),
+                None => s1
+                    .fixes
+                    .push(fix::for_call(failure.reason, &failure.message)),
+            }
         }
         (LayerState::Pass, _) => {
             s1.status = StepStatus::Pass;

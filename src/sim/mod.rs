@@ -16,16 +16,22 @@
 //! - authentication: `authenticate` (SigV4 header and scope, date and skew, key → principal,
 //!   signature);
 //! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel), with
-//!   `bedrock_rules` (authorization and model access the last two share);
-//! - `routing` (which handler serves a request), `inject` (what a firing fault answers);
-//! - `server`: the request pipeline (read body → authenticate → route → faults → dispatch) and
-//!   the accept loop.
+//!   `bedrock_rules` (authorization and model access the last two share); the unsigned ones,
+//!   `web_identity` (AssumeRoleWithWebIdentity) and `pod_identity` (the EKS Pod Identity
+//!   Agent's `GET /v1/credentials`), with [`oidc`] (service account tokens: RS256 keys,
+//!   reading and verifying) in the model and [`tokens`] (minting them from the scenario, for
+//!   tests and rehearsals);
+//! - `routing` (which handler serves a request), `anonymous` (the unsigned calls, answered
+//!   before authentication), `inject` (what a firing fault answers);
+//! - `server`: the request pipeline (read body → unsigned calls → authenticate → route →
+//!   faults → dispatch) and the accept loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod anonymous;
 pub mod auth;
 mod authenticate;
 mod bedrock;
@@ -34,6 +40,8 @@ mod ctx;
 pub mod faults;
 mod iam;
 mod inject;
+pub mod oidc;
+mod pod_identity;
 pub mod policy;
 mod routing;
 mod runtime;
@@ -42,6 +50,8 @@ mod server;
 pub mod sigv4;
 mod state;
 mod sts;
+pub mod tokens;
+mod web_identity;
 pub mod wire;
 
 pub use scenario::{Scenario, ScenarioError};
