@@ -49,6 +49,7 @@ fn a_minimal_file_gets_every_documented_default() {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     };
     assert_eq!(config.defaults, expected);
     assert_eq!(config.targets[0].settings, expected);

@@ -555,6 +555,7 @@ mod tests {
                 session_duration: Duration::from_secs(900),
                 max_tokens: 1,
                 expect: Expect::Allow,
+                stream: false,
             },
         }
     }
