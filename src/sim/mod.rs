@@ -15,8 +15,10 @@
 //!   scenario, sessions, subscriptions), `ctx` (the authenticated call);
 //! - authentication: `authenticate` (SigV4 header and scope, date and skew, key → principal,
 //!   signature);
-//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel), with
-//!   `bedrock_rules` (authorization and model access the last two share);
+//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel) and
+//!   `stream` (ConverseStream, InvokeModelWithResponseStream in event-stream framing, on
+//!   `runtime`'s checks), with `bedrock_rules` (authorization and model access the Bedrock
+//!   handlers share) and `reply` (what the simulated models answer);
 //! - `routing` (which handler serves a request), `inject` (what a firing fault answers);
 //! - `server`: the request pipeline (read body → authenticate → route → faults → dispatch) and
 //!   the accept loop.
@@ -35,12 +37,14 @@ pub mod faults;
 mod iam;
 mod inject;
 pub mod policy;
+mod reply;
 mod routing;
 mod runtime;
 pub mod scenario;
 mod server;
 pub mod sigv4;
 mod state;
+mod stream;
 mod sts;
 pub mod wire;
 
