@@ -22,6 +22,8 @@
 //!   an `external_id` without `role_arn`, durations written as bare numbers, account ids written
 //!   as numbers, strings longer than 4096 bytes.
 //! - `concurrency` is accepted per target but only `[probe]`'s ([`Config::defaults`]) is global.
+//! - `stream` turns on the optional `invoke_stream` layer ([`ProbeSettings::streams`]);
+//!   `stream = true` written where the effective `invoke` is `"none"` is an error.
 
 use std::fmt;
 use std::path::Path;
