@@ -448,8 +448,14 @@ stream = false
         !streams("chat", "amazon.titan-embed-text-v2:0"),
         "an embedding model answers no stream"
     );
-    assert!(!streams("control-plane-only", "anthropic.claude-3-haiku-20240307-v1:0"));
-    assert!(!streams("no-stream", "anthropic.claude-3-haiku-20240307-v1:0"));
+    assert!(!streams(
+        "control-plane-only",
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    ));
+    assert!(!streams(
+        "no-stream",
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    ));
 
     // The same key through the environment.
     let env = vec![(

@@ -164,11 +164,10 @@ fn start() -> Lab {
 }
 
 fn all_probed(lab: &Lab) -> Metrics {
-    lab.exporter.scrape_until(
-        Duration::from_secs(60),
-        "every tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == TUPLES,
-    )
+    lab.exporter
+        .scrape_until(Duration::from_secs(60), "every tuple probed once", |m| {
+            m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == TUPLES
+        })
 }
 
 fn layer(m: &Metrics, target: &str, model: &str, layer: &str) -> Option<f64> {
@@ -179,7 +178,12 @@ fn layer(m: &Metrics, target: &str, model: &str, layer: &str) -> Option<f64> {
 }
 
 /// The failure_info of a layer: (reason, class, error_code).
-fn failure(m: &Metrics, target: &str, model: &str, layer: &str) -> Option<(String, String, String)> {
+fn failure(
+    m: &Metrics,
+    target: &str,
+    model: &str,
+    layer: &str,
+) -> Option<(String, String, String)> {
     let found = m.find(
         "bedrock_access_failure_info",
         &[("target", target), ("model_id", model), ("layer", layer)],
@@ -215,8 +219,19 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
     let m = all_probed(&lab);
 
     // A role allowed both actions: every layer passes, the stream included.
-    for l in ["credentials", "assume_role", "model_access", "invoke", "invoke_stream"] {
-        assert_eq!(layer(&m, "streaming", HAIKU, l), Some(1.0), "streaming {l}\n{}", m.text);
+    for l in [
+        "credentials",
+        "assume_role",
+        "model_access",
+        "invoke",
+        "invoke_stream",
+    ] {
+        assert_eq!(
+            layer(&m, "streaming", HAIKU, l),
+            Some(1.0),
+            "streaming {l}\n{}",
+            m.text
+        );
     }
     assert_eq!(
         m.value("bedrock_access_probe_success", &[("target", "streaming")]),
@@ -230,7 +245,8 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
         "bedrock_access_failure_info",
     ] {
         assert!(
-            m.find(name, &[("target", "plain"), ("layer", "invoke_stream")]).is_empty(),
+            m.find(name, &[("target", "plain"), ("layer", "invoke_stream")])
+                .is_empty(),
             "{name}: plain has invoke_stream series\n{}",
             m.text
         );
@@ -240,8 +256,14 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
         Some(1.0)
     );
     // An embedding model answers no stream: off for that tuple, on for its neighbour.
-    assert_eq!(layer(&m, "streaming-invoke-model", EMBED, "invoke_stream"), None);
-    assert_eq!(layer(&m, "streaming-invoke-model", EMBED, "invoke"), Some(1.0));
+    assert_eq!(
+        layer(&m, "streaming-invoke-model", EMBED, "invoke_stream"),
+        None
+    );
+    assert_eq!(
+        layer(&m, "streaming-invoke-model", EMBED, "invoke"),
+        Some(1.0)
+    );
     assert_eq!(
         layer(&m, "streaming-invoke-model", HAIKU, "invoke_stream"),
         Some(1.0),
@@ -268,7 +290,11 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
     assert!(
         m.value(
             "bedrock_access_layer_failures_total",
-            &[("target", "invoke-only"), ("layer", "invoke_stream"), ("reason", "bedrock_not_permitted")]
+            &[
+                ("target", "invoke-only"),
+                ("layer", "invoke_stream"),
+                ("reason", "bedrock_not_permitted")
+            ]
         )
         .is_some_and(|v| v >= 1.0)
     );
@@ -301,7 +327,11 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
     ] {
         let (tokens, probes) = tokens_per_probe(&m, target, model);
         assert!(probes >= 1.0, "{target}: {probes} probes");
-        assert_eq!(tokens, per_probe * probes, "{target}: output tokens over {probes} probes");
+        assert_eq!(
+            tokens,
+            per_probe * probes,
+            "{target}: output tokens over {probes} probes"
+        );
     }
 
     // The debug trace names the layer, the error event and its classification.
@@ -332,7 +362,10 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
     let state_of = |target: &str, model: &str| -> (String, String) {
         let t = v["tuples"]
             .as_array()
-            .and_then(|a| a.iter().find(|t| t["target"] == target && t["model_id"] == model))
+            .and_then(|a| {
+                a.iter()
+                    .find(|t| t["target"] == target && t["model_id"] == model)
+            })
             .unwrap_or_else(|| panic!("no tuple {target} {model}"));
         let l = t["layers"]
             .as_array()
@@ -366,7 +399,11 @@ fn check_config_says_which_tuples_stream() {
         .output()
         .expect("run check-config");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let line = |target: &str, model: &str| -> String {
         text.lines()
             .find(|l| {

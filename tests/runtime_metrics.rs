@@ -459,7 +459,10 @@ fn between_paid_invocations_the_last_streaming_result_stands_and_turning_stream_
         value(
             &text,
             "bedrock_access_layer_failures_total",
-            &[("layer", "invoke_stream"), ("reason", "bedrock_not_permitted")]
+            &[
+                ("layer", "invoke_stream"),
+                ("reason", "bedrock_not_permitted")
+            ]
         ),
         Some(1.0),
         "the standing failure is not counted twice"

@@ -177,10 +177,13 @@ async fn converse_stream(
     rt: &aws_sdk_bedrockruntime::Client,
     model: &str,
     tokens: i32,
-) -> Result<ConverseRead, aws_sdk_bedrockruntime::error::SdkError<
-    aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError,
-    aws_sdk_bedrockruntime::config::http::HttpResponse,
->> {
+) -> Result<
+    ConverseRead,
+    aws_sdk_bedrockruntime::error::SdkError<
+        aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError,
+        aws_sdk_bedrockruntime::config::http::HttpResponse,
+    >,
+> {
     let mut out = rt
         .converse_stream()
         .model_id(model)
@@ -237,13 +240,22 @@ async fn invoke_stream(
         .body(Blob::new(body.as_bytes().to_vec()))
         .send()
         .await
-        .map_err(|e| format!("{}: {}", e.code().unwrap_or_default(), e.message().unwrap_or_default()))?;
+        .map_err(|e| {
+            format!(
+                "{}: {}",
+                e.code().unwrap_or_default(),
+                e.message().unwrap_or_default()
+            )
+        })?;
     let content_type = out.content_type().to_string();
     let mut chunks = Vec::new();
     loop {
         match out.body.recv().await {
             Ok(Some(ResponseStream::Chunk(part))) => {
-                let bytes = part.bytes().map(|b| b.as_ref().to_vec()).unwrap_or_default();
+                let bytes = part
+                    .bytes()
+                    .map(|b| b.as_ref().to_vec())
+                    .unwrap_or_default();
                 match serde_json::from_slice(&bytes) {
                     Ok(v) => chunks.push(v),
                     Err(e) => panic!("chunk is not JSON: {e}"),
@@ -311,7 +323,10 @@ async fn invoke_model_with_response_stream_delivers_the_providers_own_chunks_and
     assert_eq!(chunks[2]["delta"]["text"], "Hi");
     let metrics = &chunks[5]["amazon-bedrock-invocationMetrics"];
     assert_eq!(metrics["outputTokenCount"], 1);
-    assert!(metrics["inputTokenCount"].as_u64().unwrap_or(0) > 0, "{metrics}");
+    assert!(
+        metrics["inputTokenCount"].as_u64().unwrap_or(0) > 0,
+        "{metrics}"
+    );
 
     // Another provider's stream, broken by a fault after its first chunk.
     let mut out = match rt
@@ -327,11 +342,17 @@ async fn invoke_model_with_response_stream_delivers_the_providers_own_chunks_and
     };
     // Cohere's model has a stream_error fault for every operation: one chunk, then the error.
     let first = out.body.recv().await;
-    assert!(matches!(first, Ok(Some(ResponseStream::Chunk(_)))), "{first:?}");
+    assert!(
+        matches!(first, Ok(Some(ResponseStream::Chunk(_)))),
+        "{first:?}"
+    );
     let second = out.body.recv().await;
     match second.map_err(|e| e.into_service_error()) {
         Err(ResponseStreamError::ServiceUnavailableException(e)) => {
-            assert_eq!(e.message(), Some("Bedrock is unable to process your request."));
+            assert_eq!(
+                e.message(),
+                Some("Bedrock is unable to process your request.")
+            );
         }
         other => panic!("want the typed serviceUnavailableException, got {other:?}"),
     }
@@ -354,7 +375,10 @@ async fn a_principal_that_may_invoke_but_not_stream_is_refused_before_any_stream
         Err(e) => e,
     };
     assert_eq!(refused.code(), Some("AccessDeniedException"));
-    assert_eq!(refused.raw_response().map(|r| r.status().as_u16()), Some(403));
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(403)
+    );
     let msg = refused.message().unwrap_or_default();
     assert!(
         msg.contains("is not authorized to perform: bedrock:InvokeModelWithResponseStream on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-haiku-20240307-v1:0 because no identity-based policy allows the bedrock:InvokeModelWithResponseStream action"),
@@ -365,7 +389,10 @@ async fn a_principal_that_may_invoke_but_not_stream_is_refused_before_any_stream
     match invoke_stream(&rt, HAIKU, body).await {
         Err(e) => {
             assert!(e.starts_with("AccessDeniedException: "), "{e}");
-            assert!(e.contains("bedrock:InvokeModelWithResponseStream action"), "{e}");
+            assert!(
+                e.contains("bedrock:InvokeModelWithResponseStream action"),
+                "{e}"
+            );
         }
         Ok(r) => panic!("InvokeModelWithResponseStream must be refused: {r:?}"),
     }
@@ -386,19 +413,20 @@ async fn an_scp_that_denies_streaming_refuses_the_stream_with_the_explicit_deny_
             .contains("with an explicit deny in a service control policy"),
         "{refused:?}"
     );
-    let converse = rt
-        .converse()
-        .model_id(HAIKU)
-        .messages(hi())
-        .send()
-        .await;
-    assert!(converse.is_ok(), "the SCP denies only streaming: {converse:?}");
+    let converse = rt.converse().model_id(HAIKU).messages(hi()).send().await;
+    assert!(
+        converse.is_ok(),
+        "the SCP denies only streaming: {converse:?}"
+    );
 }
+
+/// Which typed stream error an exception event must become.
+type IsKind = fn(&ConverseStreamOutputError) -> bool;
 
 #[tokio::test]
 async fn every_exception_event_of_an_open_stream_arrives_as_the_sdks_typed_stream_error() {
     let rt = runtime(streamer()).await;
-    let cases: [(&str, fn(&ConverseStreamOutputError) -> bool, &str); 4] = [
+    let cases: [(&str, IsKind, &str); 4] = [
         (
             "meta.llama3-8b-instruct-v1:0",
             ConverseStreamOutputError::is_throttling_exception,
@@ -425,7 +453,11 @@ async fn every_exception_event_of_an_open_stream_arrives_as_the_sdks_typed_strea
             Ok(r) => r,
             Err(e) => panic!("{model}: the stream must open: {e:?}"),
         };
-        assert_eq!(read.events, ["messageStart"], "{model}: one event, then the error");
+        assert_eq!(
+            read.events,
+            ["messageStart"],
+            "{model}: one event, then the error"
+        );
         let Some(err) = read.error else {
             panic!("{model}: no error event")
         };
@@ -464,7 +496,10 @@ async fn embedding_models_answer_no_stream() {
     };
     assert_eq!(refused.code(), Some("ValidationException"));
     match invoke_stream(&rt, EMBED, r#"{"inputText":"Hi"}"#).await {
-        Err(e) => assert_eq!(e, "ValidationException: The model is unsupported for streaming."),
+        Err(e) => assert_eq!(
+            e,
+            "ValidationException: The model is unsupported for streaming."
+        ),
         Ok(r) => panic!("{r:?}"),
     }
 }

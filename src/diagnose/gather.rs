@@ -207,7 +207,10 @@ pub(super) const INVOKE_ACTIONS: [&str; 2] = [
 /// The actions of `results` that are not allowed (both when none is named), in order.
 fn refused_actions(results: &[SimResult]) -> String {
     let mut refused: Vec<&str> = Vec::new();
-    for r in results.iter().filter(|r| r.decision != SimDecision::Allowed) {
+    for r in results
+        .iter()
+        .filter(|r| r.decision != SimDecision::Allowed)
+    {
         if !refused.contains(&r.action.as_str()) {
             refused.push(&r.action);
         }

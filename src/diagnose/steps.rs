@@ -295,7 +295,9 @@ fn action_of(layer: Layer) -> &'static str {
 fn streaming_finding(f: &Facts<'_>) -> Option<String> {
     let stream = action_of(Layer::InvokeStream);
     if f.layer(Layer::InvokeStream).passed() {
-        return Some(format!("{stream} was authorised too (ConverseStream answered)"));
+        return Some(format!(
+            "{stream} was authorised too (ConverseStream answered)"
+        ));
     }
     let refused = f.gathered.role_sim.as_ref().is_some_and(|(ev, _)| {
         ev.results
@@ -305,7 +307,7 @@ fn streaming_finding(f: &Facts<'_>) -> Option<String> {
     refused.then(|| format!("the policy simulator says the role may not call {stream}: streaming applications (ConverseStream) will fail; set stream = true on the target to probe it"))
 }
 
-/// 4. Bedrock permissions of the assumed role (a cause of a refused Bedrock call): both
+/// Step 4, Bedrock permissions of the assumed role (a cause of a refused Bedrock call): both
 /// `bedrock:InvokeModel` and `bedrock:InvokeModelWithResponseStream`.
 fn bedrock_permission(f: &Facts<'_>) -> Step {
     let cx = f.cx;
@@ -516,8 +518,8 @@ fn model_access(f: &Facts<'_>) -> Step {
     s5
 }
 
-/// 6. Invocation: the call itself, and with `stream = true` the streaming call too (the first
-/// of the two that failed).
+/// Step 6, invocation: the call itself, and with `stream = true` the streaming call too (the
+/// first of the two that failed).
 fn invocation(f: &Facts<'_>) -> Step {
     let cx = f.cx;
     let stream = f.layer(Layer::InvokeStream);
@@ -857,7 +859,8 @@ mod tests {
         assert_eq!(s4.status, StepStatus::Fail);
         assert_eq!(s4.layer, Some(Layer::InvokeStream));
         assert!(
-            s4.title.contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream"),
+            s4.title
+                .contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream"),
             "{}",
             s4.title
         );

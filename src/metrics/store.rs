@@ -168,8 +168,7 @@ fn self_record(
     let prev = inner.entries.remove(&report.key);
     // Carry the standing results of the paid layers (invoke, invoke_stream) when this probe did
     // not run them but would have reached them (no gate failed) and they are enabled.
-    let ran_invoke =
-        report.invoke_ran || report.layers.iter().any(|l| l.layer.is_invocation());
+    let ran_invoke = report.invoke_ran || report.layers.iter().any(|l| l.layer.is_invocation());
     let mut last_invoke = prev.as_ref().and_then(|p| p.state.last_invoke);
     if ran_invoke {
         last_invoke = Some(report.finished_at);

@@ -107,7 +107,9 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
             let mut tokens = None;
             let on_chunk = |event: &ResponseStream| {
                 if let ResponseStream::Chunk(part) = event
-                    && let Some(t) = part.bytes().and_then(|b| tokens_from_stream_chunk(b.as_ref()))
+                    && let Some(t) = part
+                        .bytes()
+                        .and_then(|b| tokens_from_stream_chunk(b.as_ref()))
                 {
                     tokens = Some(t);
                 }

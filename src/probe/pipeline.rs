@@ -17,8 +17,7 @@ use tokio::time::Instant;
 use super::aws::local_failure;
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, invoke_stream,
-    model_access,
+    LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, invoke_stream, model_access,
 };
 use crate::config::{InvokeMode, Source, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};

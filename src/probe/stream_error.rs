@@ -31,9 +31,7 @@ impl StreamException for ConverseStreamOutputError {
     fn code_and_message(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Self::InternalServerException(e) => (Some("InternalServerException"), e.message()),
-            Self::ModelStreamErrorException(e) => {
-                (Some("ModelStreamErrorException"), e.message())
-            }
+            Self::ModelStreamErrorException(e) => (Some("ModelStreamErrorException"), e.message()),
             Self::ValidationException(e) => (Some("ValidationException"), e.message()),
             Self::ThrottlingException(e) => (Some("ThrottlingException"), e.message()),
             Self::ServiceUnavailableException(e) => {
@@ -48,9 +46,7 @@ impl StreamException for ResponseStreamError {
     fn code_and_message(&self) -> (Option<&str>, Option<&str>) {
         match self {
             Self::InternalServerException(e) => (Some("InternalServerException"), e.message()),
-            Self::ModelStreamErrorException(e) => {
-                (Some("ModelStreamErrorException"), e.message())
-            }
+            Self::ModelStreamErrorException(e) => (Some("ModelStreamErrorException"), e.message()),
             Self::ValidationException(e) => (Some("ValidationException"), e.message()),
             Self::ThrottlingException(e) => (Some("ThrottlingException"), e.message()),
             Self::ModelTimeoutException(e) => (Some("ModelTimeoutException"), e.message()),

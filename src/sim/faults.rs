@@ -286,7 +286,8 @@ mod tests {
         );
         let f = evaluate(&[Fault::new(plain)], &CALL);
         assert_eq!(
-            f.stream_error.map(|s| (s.exception.event_type(), s.message)),
+            f.stream_error
+                .map(|s| (s.exception.event_type(), s.message)),
             Some(("modelStreamErrorException", "custom".to_string()))
         );
     }

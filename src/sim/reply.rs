@@ -17,7 +17,11 @@ const REPLY: &[&str] = &[
 /// The reply cut at `max` tokens; (text, tokens, truncated).
 pub(crate) fn reply(max: u64) -> (String, u64, bool) {
     let pieces = reply_pieces(max);
-    (pieces.concat(), pieces.len() as u64, pieces.len() < REPLY.len())
+    (
+        pieces.concat(),
+        pieces.len() as u64,
+        pieces.len() < REPLY.len(),
+    )
 }
 
 pub(crate) fn latency_ms() -> u64 {

@@ -264,7 +264,11 @@ pub(crate) fn converse(ctx: &Ctx, raw_id: &str, body: &[u8]) -> Result<Response,
                 role: "assistant",
             },
         },
-        stop_reason: if r.truncated { "max_tokens" } else { "end_turn" },
+        stop_reason: if r.truncated {
+            "max_tokens"
+        } else {
+            "end_turn"
+        },
         usage: ConverseUsage {
             input_tokens: r.input,
             output_tokens: r.output,

@@ -85,7 +85,10 @@ fn exception(fault: &StreamFault) -> Bytes {
 fn streamed(ctx: &Ctx, mut frames: Vec<Bytes>, fault: Option<StreamFault>) -> Response {
     if let Some(f) = fault {
         frames.truncate(1);
-        tracing::debug!(exception = f.exception.event_type(), "breaking the response stream");
+        tracing::debug!(
+            exception = f.exception.event_type(),
+            "breaking the response stream"
+        );
         frames.push(exception(&f));
     }
     let chunks = frames.into_iter().map(Ok::<Bytes, std::io::Error>);
@@ -102,7 +105,11 @@ fn streamed(ctx: &Ctx, mut frames: Vec<Bytes>, fault: Option<StreamFault>) -> Re
 }
 
 fn stop_reason(r: &Reply) -> &'static str {
-    if r.truncated { "max_tokens" } else { "end_turn" }
+    if r.truncated {
+        "max_tokens"
+    } else {
+        "end_turn"
+    }
 }
 
 /// The ConverseStream events of reply `r`.

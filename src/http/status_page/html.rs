@@ -255,7 +255,7 @@ pub fn render_html(view: &StatusView) -> String {
     h.push_str("</tbody></table>\n</main>\n");
     let _ = writeln!(
         h,
-        "<footer>Generated {} UTC. Layers: credentials \u{2192} assume_role \u{2192} model_access \u{2192} invoke. \u{2713} pass, \u{2717} fail, \u{2013} not reached (an earlier layer failed), \u{25cb} off (turned off in the configuration).</footer>",
+        "<footer>Generated {} UTC. Layers: credentials \u{2192} assume_role \u{2192} model_access \u{2192} invoke \u{2192} invoke_stream (optional: stream = true). \u{2713} pass, \u{2717} fail, \u{2013} not reached (an earlier layer failed), \u{25cb} off (turned off in the configuration).</footer>",
         escape_html(
             &rfc3339(view.generated_at)
                 .replace('T', " ")

@@ -38,9 +38,7 @@ pub(super) fn compile(defs: &[FaultDef], problems: &mut Vec<String>) -> Vec<Faul
         if let Some(m) = &f.message
             && m.len() > 1024
         {
-            problems.push(format!(
-                "faults[{i}].message: longer than 1024 bytes"
-            ));
+            problems.push(format!("faults[{i}].message: longer than 1024 bytes"));
         }
         if let Some(a) = &f.account
             && !is_account_id(a)
