@@ -52,8 +52,13 @@ fn label(state: RowState) -> &'static str {
 
 fn th_row(h: &mut String) {
     h.push_str("<thead><tr><th scope=\"col\">state</th><th scope=\"col\">target</th><th scope=\"col\">region</th><th scope=\"col\">model</th>");
+    // Layer names may break after an underscore: five layer columns fit a laptop's width.
     for l in Layer::ALL {
-        let _ = write!(h, "<th scope=\"col\">{l}</th>");
+        let _ = write!(
+            h,
+            "<th scope=\"col\">{}</th>",
+            l.as_str().replace('_', "_<wbr>")
+        );
     }
     h.push_str("<th scope=\"col\">reason</th><th scope=\"col\">last probe</th><th scope=\"col\">fix</th><th scope=\"col\">trace</th></tr></thead>\n");
 }
