@@ -342,7 +342,7 @@ fn streaming_is_probed_where_turned_on_and_every_output_shows_the_fifth_layer() 
     assert_eq!(status, 200, "{trace}");
     for want in [
         "[ X ] invoke_stream FAILED",
-        "bedrock-runtime:ConverseStream mistral.mistral-large-2402-v1:0 region=us-east-1 maxTokens=1; error event in the open stream after 1 event(s)",
+        "bedrock-runtime:ConverseStream mistral.mistral-large-2402-v1:0 region=us-east-1 maxTokens=1; failed in the open stream after 1 event(s)",
         "reason: service_unavailable (class transient)",
         "error code: ModelStreamErrorException",
         "message: An error occurred while streaming the response. Retry your request.",

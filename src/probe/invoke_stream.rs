@@ -77,9 +77,10 @@ async fn read_to_end<T, E: StreamException>(
     Ok(())
 }
 
-/// The call line of a failure that came after the stream opened.
+/// The call line of a failure that came after the stream opened (an exception event, or the
+/// stream breaking off).
 fn after_open(call: &str, events: usize) -> String {
-    format!("{call}; error event in the open stream after {events} event(s)")
+    format!("{call}; failed in the open stream after {events} event(s)")
 }
 
 pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Tokens> {
