@@ -296,7 +296,7 @@ fn streaming_finding(f: &Facts<'_>) -> Option<String> {
     let stream = action_of(Layer::InvokeStream);
     if f.layer(Layer::InvokeStream).passed() {
         return Some(format!(
-            "{stream} was authorised too (ConverseStream answered)"
+            "{stream} was authorised too (the streaming invocation answered)"
         ));
     }
     let refused = f.gathered.role_sim.as_ref().is_some_and(|(ev, _)| {
@@ -366,9 +366,9 @@ fn bedrock_permission(f: &Facts<'_>) -> Step {
     };
     s4 = s4.failed_with(l, failure);
     let action = action_of(l);
-    if l == Layer::InvokeStream {
+    if l == Layer::InvokeStream && f.layer(Layer::Invoke).passed() {
         s4.findings.push(
-            "Converse (bedrock:InvokeModel) is allowed, ConverseStream is not: streaming chat applications fail"
+            "the plain invocation (bedrock:InvokeModel) is allowed, the streaming one is not: streaming chat applications fail"
                 .to_string(),
         );
     }

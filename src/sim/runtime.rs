@@ -81,13 +81,16 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
         Target::Model(m) => authorize(ctx, action, &fm_arn(&ctx.region, &m.id))?,
         Target::Unknown => authorize(ctx, action, &fm_arn(&ctx.region, raw_id))?,
     }
-    let not_here = || match op.is_converse() {
-        true => validation("The provided model identifier is invalid."),
-        false => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            COULD_NOT_RESOLVE,
-        ),
+    let not_here = || {
+        if op.is_converse() {
+            validation("The provided model identifier is invalid.")
+        } else {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                COULD_NOT_RESOLVE,
+            )
+        }
     };
     let (model, via_profile) = match target {
         Target::Profile(p, m) if p.regions.iter().any(|r| r == &ctx.region) => (m, true),
