@@ -47,8 +47,9 @@ pub use state::WebState;
 /// Errors setting up the HTTP server.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
+    /// Not a `source`: the message already holds the whole problem.
     #[error("invalid web configuration {0}")]
-    Config(#[from] WebConfigError),
+    Config(WebConfigError),
     #[error("invalid --web.listen-address {0:?}: expected host:port or :port")]
     ListenAddress(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -59,6 +60,12 @@ pub enum WebError {
     },
     #[error("--web.systemd-socket: {0}")]
     Systemd(String),
+}
+
+impl From<WebConfigError> for WebError {
+    fn from(e: WebConfigError) -> Self {
+        WebError::Config(e)
+    }
 }
 
 /// An HTTP server ready to run.
