@@ -7,7 +7,7 @@
 //! It serves any axum [`Router`] and imports nothing else of the crate; the daemon wires it.
 //!
 //! Files: `flags` (the `--web.*` flags), `listen` (sockets), `fdlimit` (RLIMIT_NOFILE),
-//! `file` + `yaml` + `names` (reading the web configuration file), `tls` (rustls), `auth`
+//! `file` + `fields` + `yaml` + `names` (reading the web configuration file), `tls` (rustls), `auth`
 //! (bcrypt with a verdict cache), `rate` (token bucket), `state` (the running web configuration
 //! and its reloads), `slots` (connection phases, deadlines, cap), `service` (the per-request
 //! pipeline), `conn` (one connection), `accept` (the accept loop), `selfcheck` (the watchdog's
@@ -17,6 +17,7 @@ mod accept;
 pub mod auth;
 mod conn;
 pub mod fdlimit;
+pub mod fields;
 pub mod file;
 pub mod flags;
 pub mod listen;
@@ -127,13 +128,25 @@ impl Server {
     }
 }
 
-/// The limits of `options`, the connection cap from the open-file limit unless given.
+/// The limits of `options`, the connection cap from the open-file limit unless given (a cap
+/// that leaves the probes less than a quarter of the descriptors is logged).
 pub fn limits(options: &WebOptions) -> Limits {
+    let soft = fdlimit::soft_limit();
+    let max_connections = options
+        .max_connections
+        .unwrap_or_else(|| fdlimit::default_max_connections(soft));
+    if let Some(soft) = soft
+        && max_connections as u64 > soft / 4 * 3
+    {
+        tracing::warn!(
+            max_connections,
+            open_file_limit = soft,
+            "--web.max-connections leaves the probes few file descriptors; lower it or raise LimitNOFILE"
+        );
+    }
     Limits {
         read_header_timeout: options.read_header_timeout,
         idle_timeout: options.idle_timeout,
-        max_connections: options
-            .max_connections
-            .unwrap_or_else(|| fdlimit::default_max_connections(fdlimit::soft_limit())),
+        max_connections,
     }
 }
