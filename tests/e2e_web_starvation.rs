@@ -64,6 +64,9 @@ fn eleven_hundred_idle_connections_under_a_1024_file_limit_leave_metrics_and_pro
     let (mut closed, mut reopened, mut failed) = (0usize, 0usize, 0usize);
     let mut scrapes = Vec::new();
     let mut next_scrape = Instant::now();
+    // `prlimit` execs the daemon: its pid is the daemon's.
+    let fds = format!("/proc/{}/fd", web.proc.child.id());
+    let mut most_fds = 0;
     // Longer than a probe interval (10 s) and the header-read timeout (10 s): every connection
     // the server closes is opened again at once.
     while window.elapsed() < Duration::from_secs(15) {
@@ -80,6 +83,9 @@ fn eleven_hundred_idle_connections_under_a_1024_file_limit_leave_metrics_and_pro
                 }
             }
         }
+        if let Ok(d) = std::fs::read_dir(&fds) {
+            most_fds = most_fds.max(d.count());
+        }
         if Instant::now() >= next_scrape {
             let t = Instant::now();
             let m = curl(&[], &web.http("/metrics"));
@@ -94,7 +100,8 @@ fn eleven_hundred_idle_connections_under_a_1024_file_limit_leave_metrics_and_pro
     eprintln!(
         "{ATTACK} connections opened in {open_time:?}; over 15 s the server closed {closed} \
          (reopened {reopened}, {failed} connects failed), {held} held at the end; \
-         {} scrapes of /metrics, all {:?}, slowest {worst:?}; successful probes {before} -> {after}",
+         {} scrapes of /metrics, all {:?}, slowest {worst:?}; successful probes {before} -> {after}; \
+         the daemon held at most {most_fds} open files",
         scrapes.len(),
         scrapes
             .iter()
@@ -109,6 +116,10 @@ fn eleven_hundred_idle_connections_under_a_1024_file_limit_leave_metrics_and_pro
     assert!(
         after > before,
         "no probe succeeded during the attack ({before} -> {after})"
+    );
+    assert!(
+        most_fds < 1000,
+        "{most_fds} open files: the connection cap did not hold the daemon below its limit"
     );
     for starved in ["os error 24", "Too many open files"] {
         assert!(
