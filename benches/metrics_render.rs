@@ -81,6 +81,7 @@ fn populated() -> Metrics {
             name: "default".into(),
             profile: None,
             expected_account: None,
+            api_key: None,
         }],
         targets,
     };

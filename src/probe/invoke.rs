@@ -4,7 +4,7 @@
 //! InvokeModel with their provider's minimal embedding body. A model whose provider has no known
 //! InvokeModel body is invoked with Converse.
 
-use aws_credential_types::Credentials;
+use super::auth::Auth;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message,
@@ -134,7 +134,7 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
     }
 }
 
-pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Tokens> {
+pub async fn run(ctx: &LayerContext<'_>, creds: Auth) -> LayerOutput<Tokens> {
     let settings = &ctx.target.settings;
     let call = describe(ctx);
     let body = chosen_body(ctx);

@@ -13,12 +13,13 @@ use std::time::SystemTime;
 
 use tokio::time::Instant;
 
+use super::auth::Auth;
 use super::aws::local_failure;
 use super::clients::RegionClients;
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
-    model_access,
+    LayerStatus, ProbeReport, Round, SourceEntry, api_key, assume_role, credentials, invoke,
+    invoke_stream, model_access,
 };
 use crate::config::{InvokeMode, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
@@ -73,6 +74,10 @@ async fn run_gate(
 ) -> GateOutcome {
     let deadline = Instant::now() + target.settings.timeout;
     let source = &entry.source;
+    if let Some(key) = &source.api_key {
+        // A Bedrock API key: no STS layer; the key is the credentials.
+        return api_key::gate(source, key);
+    }
     let ctx = LayerContext {
         source,
         target,
@@ -122,14 +127,16 @@ async fn run_gate(
             layers,
             credentials: None,
             account_id,
+            key_failure: None,
         };
     };
     let Some(role_arn) = target.role_arn.as_deref() else {
         // Same-account target: no assume_role layer; the account is the source's own.
         return GateOutcome {
             layers,
-            credentials: Some(identity.credentials),
+            credentials: Some(Auth::SigV4(identity.credentials)),
             account_id: identity.account,
+            key_failure: None,
         };
     };
     let call = assume_role::describe(&ctx, role_arn);
@@ -143,8 +150,9 @@ async fn run_gate(
     layers.push(layer);
     GateOutcome {
         layers,
-        credentials: assumed,
+        credentials: assumed.map(Auth::SigV4),
         account_id: target.role_account().unwrap_or("").to_string(),
+        key_failure: None,
     }
 }
 
@@ -219,6 +227,11 @@ pub(crate) async fn probe(
     report.layers.extend(gate.layers.iter().cloned());
     report.account_id = gate.account_id.clone();
     let Some(creds) = gate.credentials.clone() else {
+        if let (Some(failure), Some(key)) = (&gate.key_failure, &source.api_key) {
+            let unread = api_key::unread_layers(source, key, target, model, run_invoke, failure);
+            report.invoke_ran = unread.iter().any(|l| l.layer.is_invocation());
+            report.layers.extend(unread);
+        }
         finish(&mut report);
         return report;
     };
@@ -288,6 +301,9 @@ pub(crate) async fn probe(
         report.layers.push(layer);
         report.invoke_ran = true;
         report.tokens = add_tokens(report.tokens, tokens.flatten());
+    }
+    if let Some(key) = creds.api_key() {
+        api_key::annotate(&mut report.layers, &source.name, key, region);
     }
     finish(&mut report);
     report

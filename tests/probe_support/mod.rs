@@ -333,6 +333,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             name: "default".to_string(),
             profile: None,
             expected_account: expected_account.map(str::to_string),
+            api_key: None,
         }],
         targets,
     }
