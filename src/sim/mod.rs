@@ -34,8 +34,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod anonymous;
+pub mod api_keys;
 pub mod auth;
 mod authenticate;
+mod bearer;
 mod bedrock;
 mod bedrock_rules;
 mod ctx;

@@ -1,5 +1,5 @@
-//! The request pipeline (read body → the unsigned calls, `anonymous` → authenticate → route →
-//! faults → dispatch) and the accept loop.
+//! The request pipeline (read body → the unsigned calls, `anonymous` → authenticate (SigV4, or
+//! an API key: `bearer`) → route → faults → dispatch) and the accept loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -82,7 +82,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     if let Some(call) = anonymous::route(&parts, &body) {
         return anonymous::answer(&state, &scenario, call, &parts, &request_id, kill).await;
     }
-    let (principal, region) = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
+    let caller = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(code = %e.code, path = %parts.uri.path(), "request refused at authentication");
@@ -94,6 +94,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         Err(e) => return e.render(proto, &request_id),
     };
 
+    let (principal, region) = (caller.principal, caller.region);
     let firing = faults::evaluate(
         &scenario.faults,
         &CallInfo {
@@ -121,6 +122,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         principal,
         region,
         request_id,
+        bearer: caller.bearer,
     };
     match routing::dispatch(&ctx, route, &parts.headers, &body, stream_fault) {
         Ok(r) => r,
