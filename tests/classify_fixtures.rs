@@ -222,7 +222,7 @@ fn check(f: &Fixture, how: &str, failure: &Failure, problems: &mut Vec<String>) 
 #[tokio::test]
 async fn every_aws_fixture_is_classified_as_its_file_says_through_the_real_sdk() {
     let fixtures = support::all_fixtures();
-    assert_eq!(fixtures.len(), 58, "the developer set has 58 files");
+    assert_eq!(fixtures.len(), 62, "the developer set has 62 files");
     let mut problems = Vec::new();
     for f in &fixtures {
         match (call_directly(f).await, &f.expect) {
