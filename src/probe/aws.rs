@@ -112,7 +112,10 @@ pub fn bedrock_client(
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrock::Client {
-    let conf = aws_sdk_bedrock::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    let conf =
+        aws_sdk_bedrock::config::Builder::from(&scoped(sdk, region, creds.clone(), remaining));
+    // SigV4, whatever AWS_BEARER_TOKEN_BEDROCK the environment holds.
+    let conf = super::auth::with_auth!(conf, super::auth::Auth::SigV4(creds));
     aws_sdk_bedrock::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
