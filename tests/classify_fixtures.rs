@@ -377,7 +377,13 @@ async fn api_key_refusals_replayed_to_a_key_source_keep_their_reason_and_an_expi
             });
             let prober = support::prober(&config, &replay.url());
             let report = prober
-                .probe(&target, "us-east-1", support::MODEL, &prober.new_round(), true)
+                .probe(
+                    &target,
+                    "us-east-1",
+                    support::MODEL,
+                    &prober.new_round(),
+                    true,
+                )
                 .await;
             (report, replay)
         }
@@ -394,9 +400,17 @@ async fn api_key_refusals_replayed_to_a_key_source_keep_their_reason_and_an_expi
         let (report, replay) = run(name, None).await;
         let layers: Vec<Layer> = report.layers.iter().map(|l| l.layer).collect();
         assert_eq!(layers, [Layer::ModelAccess, Layer::Invoke], "{name}");
-        assert_eq!(replay.count("GetCallerIdentity") + replay.count("AssumeRole"), 0);
+        assert_eq!(
+            replay.count("GetCallerIdentity") + replay.count("AssumeRole"),
+            0
+        );
         for seen in replay.seen() {
-            assert_eq!(seen.authorization, format!("Bearer {key}"), "{name}: {}", seen.operation);
+            assert_eq!(
+                seen.authorization,
+                format!("Bearer {key}"),
+                "{name}: {}",
+                seen.operation
+            );
         }
         let LayerStatus::Failed(failure) = &report.layers[1].status else {
             panic!("{name}: invoke passed");
@@ -422,5 +436,9 @@ async fn api_key_refusals_replayed_to_a_key_source_keep_their_reason_and_an_expi
         panic!("invoke passed");
     };
     assert_eq!(failure.reason.as_str(), "expired_credentials");
-    assert!(failure.message.contains("per api_key_expires"), "{}", failure.message);
+    assert!(
+        failure.message.contains("per api_key_expires"),
+        "{}",
+        failure.message
+    );
 }

@@ -10,7 +10,7 @@ use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::auth::AuthSchemeId;
 use aws_smithy_runtime_api::client::auth::http::HTTP_BEARER_AUTH_SCHEME_ID;
 
-use super::api_key::BearerKey;
+use super::bearer_key::BearerKey;
 
 /// The credentials of one Bedrock call.
 #[derive(Debug, Clone)]

@@ -29,6 +29,7 @@ pub mod api_key;
 pub mod assume_role;
 pub mod auth;
 pub mod aws;
+mod bearer_key;
 pub mod ca_bundle;
 pub mod calls;
 pub mod clients;
