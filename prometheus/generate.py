@@ -198,6 +198,29 @@ __TRANSIENT_FIX__
             number of tuples); restart the exporter if its scheduler is stuck
           runbook_url: "http://{{ $labels.instance }}/"
 
+      - alert: BedrockAccessApiKeyExpiringSoon
+        expr: |
+          (bedrock_access_exporter_source_credentials_expiry_timestamp_seconds{kind!="short_term"} - time()) < 14 * 86400
+          or
+          (bedrock_access_exporter_source_credentials_expiry_timestamp_seconds{kind="short_term"} - time()) < 1800
+        for: 10m
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock API key of source {{ $labels.source }} expires in {{ $value | humanizeDuration }}"
+          description: >-
+            The Bedrock API key ({{ $labels.kind }}) that source {{ $labels.source }} of
+            bedrock-access-exporter {{ $labels.instance }} authenticates with expires in
+            {{ $value | humanizeDuration }} (a negative time: it has expired); every probe with it,
+            and every workload using the same key, will then fail with expired_credentials.
+          fix: >-
+            long_term: generate a new key for the key's IAM user (aws iam
+            create-service-specific-credential --service-name bedrock.amazonaws.com), put it where
+            api_key_file / api_key_env points, update api_key_expires, then delete the old key;
+            short_term: the job that regenerates the key (aws-bedrock-token-generator) has stopped
+            refreshing it
+          runbook_url: "http://{{ $labels.instance }}/"
+
       - alert: BedrockAccessExporterDown
         expr: |
           up{job="bedrock-access-exporter"} == 0
