@@ -208,6 +208,36 @@ fn stories() -> Vec<Story> {
             "end-of-life",
             &[("invoke", "model_end_of_life", "configuration")],
         ),
+        Story {
+            says: "a working Bedrock API key → no STS layer series, the Bedrock layers pass",
+            target: "api-key-healthy",
+            region: "us-east-1",
+            layers: [NONE, NONE, PASS, PASS, NONE],
+            failures: &[],
+            probe_success: 1.0,
+        },
+        Story {
+            says: "an API key past its api_key_expires → expired_credentials on every Bedrock layer",
+            target: "api-key-expired",
+            region: "us-east-1",
+            layers: [NONE, NONE, FAIL, FAIL, NONE],
+            failures: &[
+                ("model_access", "expired_credentials", "access"),
+                ("invoke", "expired_credentials", "access"),
+            ],
+            probe_success: 0.0,
+        },
+        Story {
+            says: "an SCP denies bedrock:CallWithBearerToken for long-term keys → scp_denied",
+            target: "api-key-scp-denied",
+            region: "us-east-1",
+            layers: [NONE, NONE, FAIL, FAIL, NONE],
+            failures: &[
+                ("model_access", "scp_denied", "access"),
+                ("invoke", "scp_denied", "access"),
+            ],
+            probe_success: 0.0,
+        },
     ]
 }
 
@@ -280,7 +310,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 24,
     );
 
     let mut failed = Vec::new();

@@ -176,6 +176,41 @@ fn demo_secrets() -> Vec<Secret> {
             }
         }
     }
+    // The demo's Bedrock API keys: the secrets inside them (scenario) and the keys (files).
+    for user in scenario
+        .get("users")
+        .and_then(|u| u.as_array())
+        .into_iter()
+        .flatten()
+    {
+        for key in user
+            .get("bedrock_api_keys")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(secret) = key.get("secret").and_then(|s| s.as_str()) {
+                secrets.push(Secret {
+                    kind: "secret of a scenario user's Bedrock API key",
+                    value: secret.to_string(),
+                });
+            }
+        }
+    }
+    for file in [
+        "api-key-healthy.key",
+        "api-key-expired.key",
+        "api-key-lab.key",
+    ] {
+        let path = format!("config/demo/{file}");
+        match std::fs::read_to_string(repo(&path)) {
+            Ok(key) => secrets.push(Secret {
+                kind: "Bedrock API key of a demo source",
+                value: key.trim().to_string(),
+            }),
+            Err(e) => panic!("read {path}: {e}"),
+        }
+    }
     let config = read_toml("config/demo/exporter.toml");
     for t in config
         .get("targets")
@@ -422,7 +457,12 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
             .filter(|s| s.kind.contains("access key"))
             .count()
             >= 2
-            && secrets.iter().any(|s| s.value == "demo-external-id"),
+            && secrets.iter().any(|s| s.value == "demo-external-id")
+            && secrets
+                .iter()
+                .filter(|s| s.kind.contains("Bedrock API key"))
+                .count()
+                >= 6,
         "the demo's secrets were not all found: {} secrets",
         secrets.len()
     );
