@@ -440,8 +440,8 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         assert!(f < h, "a failing row comes after a healthy one");
     }
     assert!(
-        dom.contains("<b>16</b> failing") && dom.contains("<b>4</b> ok"),
-        "summary line: 16 failing, 4 ok"
+        dom.contains("<b>18</b> failing") && dom.contains("<b>5</b> ok"),
+        "summary line: 18 failing, 5 ok"
     );
 
     // Fixes are filled in with the tuple's facts.
