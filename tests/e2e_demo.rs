@@ -152,13 +152,13 @@ fn stories() -> Vec<Story> {
             probe_success: 0.0,
         },
         Story {
-            says: "model access still being activated → model_access_pending (transient), invoke refused",
+            says: "model access still being activated → model_access_pending (transient) on both layers: the invocation says the subscription is still being processed",
             target: "grant-pending",
             region: "us-west-2",
             layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_access_pending", "transient"),
-                ("invoke", "model_access_not_granted", "access"),
+                ("invoke", "model_access_pending", "transient"),
             ],
             probe_success: 0.0,
         },

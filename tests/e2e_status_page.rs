@@ -235,7 +235,7 @@ fn demo_table() -> Vec<Want> {
             "grant-pending",
             "us-west-2",
             "failing",
-            both("model_access_pending", "model_access_not_granted"),
+            both("model_access_pending", "model_access_pending"),
         ),
         (
             "marketplace-missing",

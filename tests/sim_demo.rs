@@ -360,7 +360,7 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
             (
                 "model_access+invoke",
                 "agreement=PENDING / AccessDeniedException",
-                "You don't have access to the model",
+                "Your AWS Marketplace subscription for this model is still being processed",
             ),
         ),
         (

@@ -32,8 +32,8 @@ pub mod invoke;
 pub mod invoke_stream;
 pub mod model_access;
 pub mod pipeline;
-pub mod transport;
 pub mod stream_error;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -67,10 +67,11 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     };
                 }
             }
-            // A blocked account still looks fine on the control plane (docs/reasons.md:
-            // account_not_authorized); only invocation tells.
+            // A blocked account, or a model not offered to it, still looks fine on the control
+            // plane (docs/reasons.md: account_not_authorized); only invocation tells.
             GrantStatus::Granted
             | GrantStatus::AccountBlocked
+            | GrantStatus::NotOffered
             | GrantStatus::UseCaseFormMissing
             | GrantStatus::LegacyInactive
             | GrantStatus::DailyQuotaExhausted => {}

@@ -24,6 +24,7 @@ const MODEL_ID_PATTERN: &str = "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9
 
 const ACCESS_DENIED_MODEL: &str = "You don't have access to the model with the specified model ID.";
 const ACCOUNT_NOT_AUTHORIZED: &str = "Your account is not authorized to invoke this API operation.";
+const SUBSCRIPTION_PROCESSING: &str = "Your account is not authorized to access this model. Your AWS Marketplace subscription for this model is still being processed";
 
 /// The runtime operations; the streaming ones are authorized as their own IAM action.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -125,7 +126,12 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
 fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
     match grant(ctx, model) {
         GrantStatus::Granted => Ok(()),
-        GrantStatus::Pending | GrantStatus::NotGranted => Err(ApiError::new(
+        GrantStatus::Pending => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            SUBSCRIPTION_PROCESSING,
+        )),
+        GrantStatus::NotGranted => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "AccessDeniedException",
             ACCESS_DENIED_MODEL,
@@ -169,6 +175,14 @@ fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
             "Too many tokens per day, please wait before trying again.",
         )),
         GrantStatus::AccountBlocked => Err(validation("Operation not allowed")),
+        GrantStatus::NotOffered => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "AccessDeniedException",
+            format!(
+                "{} is not available for this account. You can explore other available models on Amazon Bedrock. For additional access options, contact AWS Sales at https://aws.amazon.com/contact-us/sales-support/",
+                model.id
+            ),
+        )),
     }
 }
 
