@@ -121,6 +121,7 @@ fn populated() -> Metrics {
             tokens: reached.then_some((12, 1)),
             invoke_ran: reached,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         };
         metrics.record(report);
     }

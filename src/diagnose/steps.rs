@@ -652,6 +652,7 @@ mod tests {
             tokens: None,
             invoke_ran: true,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         }
     }
 

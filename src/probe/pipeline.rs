@@ -7,6 +7,9 @@
 //!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
+//! * With `model_access` on, the model's lifecycle is read beside the layers (at most once per
+//!   hour per region and model, [`super::lifecycle`]); without credentials the report carries
+//!   what is already known of it.
 
 use std::future::Future;
 use std::time::SystemTime;
@@ -15,6 +18,7 @@ use tokio::time::Instant;
 
 use super::aws::local_failure;
 use super::clients::RegionClients;
+use super::lifecycle::LifecycleCache;
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
     LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
@@ -156,6 +160,7 @@ pub(crate) async fn probe(
     model: &str,
     round: &Round,
     run_invoke: bool,
+    lifecycles: &LifecycleCache,
 ) -> ProbeReport {
     let deadline = Instant::now() + target.settings.timeout;
     let key = TupleKey {
@@ -172,6 +177,7 @@ pub(crate) async fn probe(
         tokens: None,
         invoke_ran: false,
         finished_at: SystemTime::now(),
+        lifecycle: None,
     };
 
     let Some(entry) = source else {
@@ -218,6 +224,9 @@ pub(crate) async fn probe(
     };
     report.layers.extend(gate.layers.iter().cloned());
     report.account_id = gate.account_id.clone();
+    if target.settings.model_access {
+        report.lifecycle = lifecycles.peek(region, model);
+    }
     let Some(creds) = gate.credentials.clone() else {
         finish(&mut report);
         return report;
@@ -278,8 +287,24 @@ pub(crate) async fn probe(
             .await,
         )
     };
-    let (model_access, invoked, streamed) =
-        tokio::join!(model_access_layer, invoke_layer, stream_layer);
+    let lifecycle_read = async {
+        if !settings.model_access {
+            return None;
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        tokio::time::timeout(remaining, lifecycles.get(&ctx, creds.clone()))
+            .await
+            .ok()
+    };
+    let (model_access, invoked, streamed, lifecycle) = tokio::join!(
+        model_access_layer,
+        invoke_layer,
+        stream_layer,
+        lifecycle_read
+    );
+    if let Some(lifecycle) = lifecycle {
+        report.lifecycle = lifecycle;
+    }
     if let Some((layer, _, availability)) = model_access {
         report.layers.push(layer);
         report.availability = availability;

@@ -115,6 +115,7 @@ pub fn report(key: &TupleKey, layers: Vec<LayerResult>) -> ProbeReport {
         tokens: invoke_ran.then_some((9, 1)),
         invoke_ran,
         finished_at: SystemTime::now(),
+        lifecycle: None,
     }
 }
 
