@@ -384,6 +384,45 @@ FAILING_EXPR = (
 )
 
 
+LIFECYCLE_DATES = [
+    ("bedrock_access_model_legacy_timestamp_seconds", "Legacy from", "B"),
+    ("bedrock_access_model_public_extended_access_timestamp_seconds", "extended access from", "C"),
+    ("bedrock_access_model_end_of_life_timestamp_seconds", "end of life", "D"),
+]
+
+
+def lifecycle_table():
+    """One row per probed (region, model): its lifecycle status and dates, and how many tuples use it."""
+    by = "aws_region, model_id"
+    targets = [target(f"count by ({by}, status) (bedrock_access_model_lifecycle_info{{{SEL}}})", instant=True, fmt="table")]
+    for metric, _, ref in LIFECYCLE_DATES:
+        targets.append(target(f"min by ({by}) ({metric}{{{SEL}}}) * 1000", instant=True, fmt="table", ref=ref))
+    rename = {"aws_region": "region", "model_id": "model", "Value #A": "tuples"}
+    rename.update({f"Value #{ref}": title for _, title, ref in LIFECYCLE_DATES})
+    order = ["model_id", "aws_region", "status", "Value #B", "Value #C", "Value #D", "Value #A"]
+    return table(
+        "Model lifecycle: Legacy and end-of-life dates",
+        "Per probed region and model, GetFoundationModel's lifecycle status and dates (read at most once per "
+        "hour, only for targets with model_access on); empty where AWS announces no date. "
+        "BedrockAccessModelLegacySoon and BedrockAccessModelEndOfLifeSoon warn 30 days ahead, naming the targets; "
+        "tuples: how many probed tuples use the model there.",
+        targets,
+        overrides=[override(title, [("unit", "dateTimeAsIsoNoDateIfToday")]) for _, title, _ in LIFECYCLE_DATES],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {k: i for i, k in enumerate(order)},
+                    "renameByName": rename,
+                },
+            },
+        ],
+        sort="end of life",
+    )
+
+
 # ------------------------------------------------------------------------------- overview
 
 
@@ -519,6 +558,8 @@ def overview():
             10,
         )
     )
+
+    p.append(L.place(lifecycle_table(), 24, 6))
 
     p.append(L.row("History"))
     p.append(

@@ -198,6 +198,51 @@ __TRANSIENT_FIX__
             number of tuples); restart the exporter if its scheduler is stuck
           runbook_url: "http://{{ $labels.instance }}/"
 
+      - alert: BedrockAccessModelEndOfLifeSoon
+        expr: |
+          min by (job, instance, aws_region, model_id) (bedrock_access_model_end_of_life_timestamp_seconds)
+            < time() + 30 * 86400
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock model reaches end of life on {{ $value | humanizeTimestamp }}: {{ $labels.model_id }} in {{ $labels.aws_region }}"
+          description: >-
+            Model {{ $labels.model_id }} in region {{ $labels.aws_region }} reaches (or reached) end
+            of life on {{ $value | humanizeTimestamp }}, as GetFoundationModel reports it; from then
+            on every invocation fails. Probed by target(s):
+            {{- range printf "bedrock_access_model_end_of_life_timestamp_seconds{job=%q,instance=%q,aws_region=%q,model_id=%q}" $labels.job $labels.instance $labels.aws_region $labels.model_id | query | sortByLabel "target" }} {{ .Labels.target }}{{ end }}.
+          fix: >-
+            move the applications (and these targets) to a successor model before that date (the
+            Bedrock console's model lifecycle page lists them), then drop the model from the targets
+          runbook_url: "http://{{ $labels.instance }}/"
+
+      - alert: BedrockAccessModelLegacySoon
+        expr: |
+          (
+            min by (job, instance, aws_region, model_id) (bedrock_access_model_legacy_timestamp_seconds)
+              < time() + 30 * 86400
+          )
+          and
+          (
+            min by (job, instance, aws_region, model_id) (bedrock_access_model_legacy_timestamp_seconds)
+              > time()
+          )
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock model becomes Legacy on {{ $value | humanizeTimestamp }}: {{ $labels.model_id }} in {{ $labels.aws_region }}"
+          description: >-
+            Model {{ $labels.model_id }} in region {{ $labels.aws_region }} becomes Legacy on
+            {{ $value | humanizeTimestamp }}, as GetFoundationModel reports it: accounts that have
+            not used it lately may lose access, and its end of life follows. Probed by target(s):
+            {{- range printf "bedrock_access_model_legacy_timestamp_seconds{job=%q,instance=%q,aws_region=%q,model_id=%q}" $labels.job $labels.instance $labels.aws_region $labels.model_id | query | sortByLabel "target" }} {{ .Labels.target }}{{ end }}.
+          fix: >-
+            plan the move of the applications (and these targets) to a successor model; the
+            end-of-life date is in bedrock_access_model_end_of_life_timestamp_seconds
+          runbook_url: "http://{{ $labels.instance }}/"
+
       - alert: BedrockAccessExporterDown
         expr: |
           up{job="bedrock-access-exporter"} == 0

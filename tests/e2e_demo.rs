@@ -317,6 +317,23 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     assert_eq!(pending.len(), 1, "one agreement status series");
     assert_eq!(pending[0].labels["status"], "PENDING");
 
+    // The demo's model near end of life: Legacy, its end of life 20 days ahead (at midnight UTC),
+    // which is inside BedrockAccessModelEndOfLifeSoon's 30 days.
+    let near = [("target", "legacy-inactive"), ("aws_region", "us-east-1")];
+    let status = m.find("bedrock_access_model_lifecycle_info", &near);
+    assert_eq!(status.len(), 1, "{}", m.text);
+    assert_eq!(status[0].labels["status"], "LEGACY");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let end = m.value("bedrock_access_model_end_of_life_timestamp_seconds", &near);
+    let days = end.map(|t| (t - now) / 86_400.0);
+    assert!(
+        days.is_some_and(|d| d > 18.9 && d <= 20.0),
+        "end of life in {days:?} days"
+    );
+
     // Every tuple's labels come from the configuration.
     for s in m.find("bedrock_access_probe_success", &[]) {
         for label in [

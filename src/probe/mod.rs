@@ -13,7 +13,7 @@
 //!   layer results, with the duration of the one real call.
 //! * `model_access`, `invoke` and (when enabled) `invoke_stream` run concurrently once
 //!   credentials exist; the two paid layers run together, at most once per `invoke_interval`.
-//! * Beside `model_access`, the model's lifecycle is read at most once per hour per (region,
+//! * After `model_access`, the model's lifecycle is read at most once per hour per (region,
 //!   model) ([`lifecycle`]); it never fails a layer.
 //! * Temporary source credentials are reused across rounds until 5 minutes before expiry
 //!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.

@@ -7,18 +7,19 @@
 //!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
-//! * With `model_access` on, the model's lifecycle is read beside the layers (at most once per
-//!   hour per region and model, [`super::lifecycle`]); without credentials the report carries
-//!   what is already known of it.
+//! * With `model_access` on, the model's lifecycle is read right after that layer, on the same
+//!   Bedrock connection (at most once per hour per region and model, [`super::lifecycle`]);
+//!   without credentials the report carries what is already known of it.
 
 use std::future::Future;
 use std::time::SystemTime;
 
+use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
 use super::aws::local_failure;
 use super::clients::RegionClients;
-use super::lifecycle::LifecycleCache;
+use super::lifecycle::{LifecycleCache, ModelLifecycle};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
     LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
@@ -152,6 +153,31 @@ async fn run_gate(
     }
 }
 
+/// The `model_access` layer, then the model's lifecycle (cached; read on the same Bedrock
+/// connection: one control-plane request at a time), within what is left of the probe.
+async fn model_access_then_lifecycle(
+    ctx: &LayerContext<'_>,
+    creds: Credentials,
+    lifecycles: &LifecycleCache,
+) -> (
+    (LayerResult, Option<Availability>, Option<Availability>),
+    Option<Option<ModelLifecycle>>,
+) {
+    let call = model_access::describe(ctx);
+    let layer = timed(
+        Layer::ModelAccess,
+        ctx.deadline,
+        call,
+        model_access::run(ctx, creds.clone()),
+    )
+    .await;
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    let lifecycle = tokio::time::timeout(remaining, lifecycles.get(ctx, creds))
+        .await
+        .ok();
+    (layer, lifecycle)
+}
+
 /// Probes one tuple (see [`super::Prober::probe`]).
 pub(crate) async fn probe(
     source: Option<&SourceEntry>,
@@ -246,16 +272,7 @@ pub(crate) async fn probe(
         if !settings.model_access {
             return None;
         }
-        let call = model_access::describe(&ctx);
-        Some(
-            timed(
-                Layer::ModelAccess,
-                deadline,
-                call,
-                model_access::run(&ctx, creds.clone()),
-            )
-            .await,
-        )
+        Some(model_access_then_lifecycle(&ctx, creds.clone(), lifecycles).await)
     };
     let invoke_layer = async {
         if !run_invoke || settings.invoke == InvokeMode::None {
@@ -287,25 +304,12 @@ pub(crate) async fn probe(
             .await,
         )
     };
-    let lifecycle_read = async {
-        if !settings.model_access {
-            return None;
+    let (model_access, invoked, streamed) =
+        tokio::join!(model_access_layer, invoke_layer, stream_layer);
+    if let Some(((layer, _, availability), lifecycle)) = model_access {
+        if let Some(lifecycle) = lifecycle {
+            report.lifecycle = lifecycle;
         }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        tokio::time::timeout(remaining, lifecycles.get(&ctx, creds.clone()))
-            .await
-            .ok()
-    };
-    let (model_access, invoked, streamed, lifecycle) = tokio::join!(
-        model_access_layer,
-        invoke_layer,
-        stream_layer,
-        lifecycle_read
-    );
-    if let Some(lifecycle) = lifecycle {
-        report.lifecycle = lifecycle;
-    }
-    if let Some((layer, _, availability)) = model_access {
         report.layers.push(layer);
         report.availability = availability;
     }

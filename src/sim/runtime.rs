@@ -52,6 +52,11 @@ fn validation(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
 }
 
+/// A 403 `AccessDeniedException`.
+fn denied(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
+}
+
 fn check_model_id(id: &str) -> Result<(), ApiError> {
     let ok = !id.is_empty()
         && id.len() <= 2048
@@ -126,32 +131,16 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
 fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
     match grant(ctx, model) {
         GrantStatus::Granted => Ok(()),
-        GrantStatus::Pending => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            SUBSCRIPTION_PROCESSING,
-        )),
-        GrantStatus::NotGranted => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            ACCESS_DENIED_MODEL,
-        )),
+        GrantStatus::Pending => Err(denied(SUBSCRIPTION_PROCESSING)),
+        GrantStatus::NotGranted => Err(denied(ACCESS_DENIED_MODEL)),
         GrantStatus::NotGrantedInRegion => Err(validation(ACCOUNT_NOT_AUTHORIZED)),
-        GrantStatus::NotAuthorizedLegacy => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            ACCOUNT_NOT_AUTHORIZED,
-        )),
+        GrantStatus::NotAuthorizedLegacy => Err(denied(ACCOUNT_NOT_AUTHORIZED)),
         GrantStatus::MarketplaceSubscriptionMissing => {
             for action in MARKETPLACE_ACTIONS {
                 if let Err((sentence, _)) = permission(ctx, action, "*") {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "AccessDeniedException",
-                        format!(
-                            "Model access is denied due to {sentence}. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 15 minutes."
-                        ),
-                    ));
+                    return Err(denied(format!(
+                        "Model access is denied due to {sentence}. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 15 minutes."
+                    )));
                 }
             }
             // First invocation with the Marketplace permissions subscribes the account.
@@ -175,14 +164,10 @@ fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
             "Too many tokens per day, please wait before trying again.",
         )),
         GrantStatus::AccountBlocked => Err(validation("Operation not allowed")),
-        GrantStatus::NotOffered => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            format!(
-                "{} is not available for this account. You can explore other available models on Amazon Bedrock. For additional access options, contact AWS Sales at https://aws.amazon.com/contact-us/sales-support/",
-                model.id
-            ),
-        )),
+        GrantStatus::NotOffered => Err(denied(format!(
+            "{} is not available for this account. You can explore other available models on Amazon Bedrock. For additional access options, contact AWS Sales at https://aws.amazon.com/contact-us/sales-support/",
+            model.id
+        ))),
     }
 }
 
