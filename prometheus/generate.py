@@ -123,6 +123,35 @@ __ACCESS_FIX__
 __ACCESS_FIX__
           runbook_url: "http://{{ $labels.instance }}/"
 
+      - alert: BedrockAccessControlPlaneDisagrees
+        expr: |
+          (
+            bedrock_access_failure_info{layer=~"invoke|invoke_stream",class="access"}
+            and on (__TUPLE__)
+              (bedrock_access_layer_success{layer="model_access"} == 1)
+            and on (__TUPLE__)
+              (bedrock_access_probe_success == 0)
+          )
+          unless on (__TUPLE__)
+            bedrock_access_failure_info{layer="model_access",reason="model_access_pending"}
+        for: 10m
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock control plane says yes, invoke says no: {{ $labels.target }} {{ $labels.aws_region }} {{ $labels.model_id }} ({{ $labels.layer }}: {{ $labels.reason }})"
+          description: >-
+            GetFoundationModelAvailability says account {{ $labels.account_id }} may use model
+            {{ $labels.model_id }} in region {{ $labels.aws_region }} (the model_access layer passes:
+            AUTHORIZED, AVAILABLE), yet target {{ $labels.target }}'s {{ $labels.layer }} layer is
+            refused with reason {{ $labels.reason }}{{ with $labels.error_code }} (AWS error code {{ . }}){{ end }}.
+            Trust the runtime: the invocation is what applications live through, while the control
+            plane reports the account's grant and not every block (a model AWS does not offer to the
+            account, an account blocked from it).
+          fix: >-
+__ACCESS_FIX__
+          runbook_url: "http://{{ $labels.instance }}/"
+          debug_url: "http://{{ $labels.instance }}/probe?target={{ $labels.target | urlquery }}&region={{ $labels.aws_region | urlquery }}&model={{ $labels.model_id | urlquery }}&debug=true"
+
       - alert: BedrockAccessConfigurationError
         expr: |
           bedrock_access_failure_info{class="configuration"}

@@ -87,6 +87,7 @@ const KNOWN_LABELS: &[&str] = &[
     // made by label_join / label_replace in the dashboards
     "tuple",
     "fix",
+    "disagreement",
 ];
 
 /// Record names of prometheus/recording.yml.

@@ -208,6 +208,14 @@ fn stories() -> Vec<Story> {
             "end-of-life",
             &[("invoke", "model_end_of_life", "configuration")],
         ),
+        Story {
+            says: "the control plane says AUTHORIZED, the model is not offered to the account → account_not_authorized",
+            target: "not-offered",
+            region: "us-west-2",
+            layers: [PASS, PASS, PASS, FAIL, NONE],
+            failures: &[("invoke", "account_not_authorized", "access")],
+            probe_success: 0.0,
+        },
     ]
 }
 
@@ -280,7 +288,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
     );
 
     let mut failed = Vec::new();

@@ -411,6 +411,14 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
                 "reached the end of its life",
             ),
         ),
+        (
+            "not-offered",
+            (
+                "invoke",
+                "AccessDeniedException",
+                "mistral.mistral-large-2402-v1:0 is not available for this account",
+            ),
+        ),
     ])
 }
 
