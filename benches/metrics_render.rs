@@ -36,6 +36,7 @@ fn settings() -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 

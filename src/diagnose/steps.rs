@@ -625,6 +625,7 @@ mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
                 stream: false,
+                service_tier: None,
             },
         }
     }

@@ -4,7 +4,7 @@
 //! Order of checks: model id shape → IAM (`bedrock:InvokeModel`, or
 //! `bedrock:InvokeModelWithResponseStream` for the streaming operations, on the profile and/or
 //! model ARN, SCPs first) → model resolvable in the region → lifecycle → on-demand support →
-//! streaming support → request body → model access (grants, Marketplace, use-case form, quota)
+//! streaming support → request body → service tier ([`super::tier`]) → model access (grants, Marketplace, use-case form, quota)
 //! → answer.
 
 use axum::response::Response;
@@ -18,6 +18,7 @@ use super::bedrock_rules::{
 use super::ctx::Ctx;
 use super::reply::{InvokeReply, Reply, latency_ms, reply, tokens_of};
 use super::scenario::{GrantStatus, InferenceMode, Lifecycle, Model};
+use super::tier;
 use super::wire::{ApiError, json_ok};
 
 const MODEL_ID_PATTERN: &str = "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:provisioned-model/[a-z0-9]{12})))|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)";
@@ -219,6 +220,7 @@ pub(crate) fn converse_reply(
     if max_tokens > u64::from(model.max_tokens) {
         return Err(max_tokens_error(model));
     }
+    tier::check(model, tier::from_converse(&req))?;
     access(ctx, model)?;
 
     let mut input = 3u64;
@@ -545,6 +547,7 @@ pub(crate) fn invoke_model_reply(
     {
         return Err(max_tokens_error(model));
     }
+    tier::check(model, tier::from_header(headers))?;
     access(ctx, model)?;
 
     let input = tokens_of(&String::from_utf8_lossy(body)).max(1);

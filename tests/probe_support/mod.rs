@@ -331,6 +331,7 @@ pub fn settings() -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 

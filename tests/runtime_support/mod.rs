@@ -29,6 +29,7 @@ pub fn settings(interval: Duration) -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 

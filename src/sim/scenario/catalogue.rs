@@ -59,6 +59,9 @@ pub(super) struct ModelDef {
     /// When the model reaches end of life.
     #[serde(default)]
     end_of_life_time: Option<String>,
+    /// Service tiers offered besides `default` (default: `priority` and `flex`).
+    #[serde(default)]
+    service_tiers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,8 @@ pub struct Model {
     pub max_tokens: u32,
     /// The dates of `modelLifecycle` (GetFoundationModel, ListFoundationModels), if given.
     pub dates: LifecycleDates,
+    /// The service tiers an invocation may ask for (`default` always works).
+    pub service_tiers: Vec<String>,
 }
 
 /// When a model becomes Legacy, enters public extended access and reaches end of life.
@@ -157,6 +162,21 @@ fn regions(field: &str, regions: &[String], problems: &mut Vec<String>) {
     }
 }
 
+/// The model's `service_tiers`, each one of the API's values.
+fn service_tiers(i: usize, tiers: Option<&[String]>, problems: &mut Vec<String>) -> Vec<String> {
+    let Some(tiers) = tiers else {
+        return vec!["default".into(), "priority".into(), "flex".into()];
+    };
+    for t in tiers {
+        if !["default", "priority", "flex", "reserved"].contains(&t.as_str()) {
+            problems.push(format!(
+                "models[{i}].service_tiers: `{t}` is not a service tier (default, priority, flex, reserved)"
+            ));
+        }
+    }
+    tiers.to_vec()
+}
+
 /// Checks and compiles `[[models]]`, keyed by model id.
 pub(super) fn models(defs: &[ModelDef], problems: &mut Vec<String>) -> HashMap<String, Model> {
     let mut models = HashMap::new();
@@ -199,6 +219,7 @@ pub(super) fn models(defs: &[ModelDef], problems: &mut Vec<String>) -> HashMap<S
                 .unwrap_or_else(|| vec!["TEXT".into()]),
             max_tokens: m.max_tokens.unwrap_or(4096),
             dates,
+            service_tiers: service_tiers(i, m.service_tiers.as_deref(), problems),
         };
         if models.insert(m.id.clone(), model).is_some() {
             problems.push(format!("models[{i}].id: model `{}` is defined twice", m.id));
