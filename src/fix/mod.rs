@@ -373,6 +373,7 @@ pub(crate) mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
                 stream: false,
+                service_tier: None,
             },
         }
     }

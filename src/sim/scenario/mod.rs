@@ -20,7 +20,7 @@ mod grants;
 mod identities;
 
 pub use self::accounts::Account;
-pub use self::catalogue::{InferenceMode, Lifecycle, Model, Profile};
+pub use self::catalogue::{InferenceMode, Lifecycle, LifecycleDates, Model, Profile};
 pub use self::federation::{Cluster, Federation, OidcProvider, PodIdentityAssociation};
 pub use self::grants::GrantStatus;
 pub use self::identities::{Role, User};
