@@ -47,6 +47,9 @@ impl Refusal {
 pub(crate) enum Handshake {
     Full,
     Resumed,
+    /// The client refused it with an alert (e.g. it does not trust the certificate).
+    Refused,
+    /// Closed, timed out or garbled before it finished.
     Failed,
 }
 
@@ -55,6 +58,7 @@ impl Handshake {
         match self {
             Handshake::Full => "full",
             Handshake::Resumed => "resumed",
+            Handshake::Refused => "refused",
             Handshake::Failed => "failed",
         }
     }
@@ -94,7 +98,7 @@ impl Counters {
             handshakes: family(
                 &registry,
                 "aws_simulator_tls_handshakes_total",
-                "TLS handshakes on HTTPS listeners: full, resumed (a session the client kept) or failed (e.g. a client that does not trust the certificate).",
+                "TLS handshakes on HTTPS listeners: full, resumed (a session the client kept), refused (the client sent an alert, e.g. it does not trust the certificate) or failed (closed, timed out or garbled before the end).",
                 &["listener", "result"],
             ),
             requests: family(

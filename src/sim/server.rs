@@ -210,7 +210,12 @@ pub(crate) async fn serve(
                     drive(stream, router, stop).await;
                 }
                 Ok(Err(e)) => {
-                    state.counters.handshake(&label, Handshake::Failed);
+                    let how = if super::tls::refused_by_client(&e) {
+                        Handshake::Refused
+                    } else {
+                        Handshake::Failed
+                    };
+                    state.counters.handshake(&label, how);
                     tracing::debug!(error = %e, "TLS handshake failed");
                 }
                 Err(_) => {

@@ -154,6 +154,16 @@ impl SimTls {
     }
 }
 
+/// Whether a failed handshake was the client's refusal: it sent a TLS alert (it does not
+/// trust the certificate, the name does not match, no common protocol version…), as opposed
+/// to a connection closed or garbled before the handshake finished.
+pub(crate) fn refused_by_client(error: &std::io::Error) -> bool {
+    error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+        .is_some_and(|e| matches!(e, tokio_rustls::rustls::Error::AlertReceived(_)))
+}
+
 /// A server certificate's parameters for `names`, each a DNS name or an IP address.
 fn server_params(names: &[String]) -> Result<CertificateParams, TlsError> {
     for name in names {
