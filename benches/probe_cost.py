@@ -372,6 +372,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--short", action="store_true", help="a quick check that every step works")
     args = ap.parse_args()
+    # Everything is on loopback: no proxy of this machine may carry it (urllib here, Go's
+    # client in blackbox, botocore, the exporter's SDK).
+    for k in ("NO_PROXY", "no_proxy"):
+        os.environ[k] = "127.0.0.1,localhost,::1"
     if args.short:
         args.requests, args.tuples, args.rounds = 20, 100, 1
     tmp = tempfile.mkdtemp(prefix="probe-cost-")
