@@ -50,8 +50,12 @@ TEMPLATE = """\
 # failure_info while it holds (probe_success 1), and must never page.
 #
 # An activation in progress does not page: while model_access reports model_access_pending, the
-# access failure of invoke in the same probe is expected (docs/reasons.md), so the two access
-# alerts leave that tuple out; BedrockAccessProbeInconclusive warns if the activation takes an hour.
+# access failure of invoke (and invoke_stream) in the same probe is expected (docs/reasons.md), so
+# the two access alerts leave that tuple out; BedrockAccessProbeInconclusive warns if the
+# activation takes an hour.
+#
+# Every layer pages alike: a tuple that loses its streaming permission (layer invoke_stream,
+# `stream = true`) while plain invocation still passes is a regression like invoke's.
 #
 # "Succeeded before" means: the exporter saw a success (last_success_timestamp > 0) OR Prometheus
 # saw probe_success 1 within the last day. The second half keeps the alert alive across exporter

@@ -14,6 +14,7 @@ use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
 use bedrock_access_exporter::metrics::{VERSION, revision};
 use bedrock_access_exporter::shutdown::{self, Signals};
 use bedrock_access_exporter::sim;
+use bedrock_access_exporter::web;
 
 /// Probes cross-account AWS Bedrock access layer by layer and exports the results for
 /// Prometheus.
@@ -24,18 +25,8 @@ struct Cli {
     #[arg(long = "config.file", global = true, default_value = config::DEFAULT_PATH, value_name = "PATH")]
     config_file: PathBuf,
 
-    /// Address to listen on: host:port, or :port for all interfaces.
-    #[arg(
-        long = "web.listen-address",
-        global = true,
-        default_value = ":9819",
-        value_name = "ADDR"
-    )]
-    listen_address: String,
-
-    /// Web configuration file (TLS, basic auth) of the exporter toolkit: not yet supported.
-    #[arg(long = "web.config.file", value_name = "PATH")]
-    web_config_file: Option<PathBuf>,
+    #[command(flatten)]
+    web: web::WebFlags,
 
     /// Log level.
     #[arg(long = "log.level", global = true, default_value = "info", value_parser = LEVELS)]
@@ -189,21 +180,15 @@ fn main() -> ExitCode {
             }
         }
         None => {
-            if let Some(p) = &cli.web_config_file {
-                eprintln!(
-                    "bedrock-access-exporter: --web.config.file={} is not supported yet (TLS and basic auth are planned); run without it behind a TLS-terminating proxy",
-                    p.display()
-                );
-                return ExitCode::from(2);
-            }
             let opts = DaemonOptions {
                 config_file: cli.config_file.clone(),
-                listen_address: cli.listen_address.clone(),
+                listen_address: cli.web.first_address().to_string(),
             };
-            exit_from(
-                runtime()
-                    .and_then(|rt| rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)),
-            )
+            let web = cli.web.options();
+            exit_from(runtime().and_then(|rt| {
+                rt.block_on(daemon::run(opts, web))
+                    .map_err(anyhow::Error::from)
+            }))
         }
     }
 }
@@ -335,7 +320,13 @@ fn demo_no_proxy(existing: Option<&str>) -> String {
 
 /// `demo`: the simulator in-process with the demo scenario, and this binary as a child running
 /// the daemon against it. Signals are forwarded; exits with the child's status.
-async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
+async fn demo(cli: &Cli, sim_https: bool) -> anyhow::Result<ExitCode> {
+    // The daemon child reads the same web configuration; a bad one stops the demo here.
+    let tls = match &cli.web.config_file {
+        Some(p) => web::WebState::load(Some(p), false)?.tls(),
+        None => false,
+    };
+    let scheme = if tls { "https" } else { "http" };
     let simulator = sim::Simulator::from_toml(sim::DEMO_SCENARIO, "demo")
         .context("loading the demo scenario")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -347,7 +338,7 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let sim_tls = if tls {
+    let sim_tls = if sim_https {
         Some(sim::SimTls::generate(&[]).context("the simulator's certificate")?)
     } else {
         None
@@ -356,7 +347,7 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
     if let Some(pem) = sim_tls.as_ref().and_then(sim::SimTls::ca_pem) {
         std::fs::write(&ca_file, pem).context("writing the simulator's CA certificate")?;
     }
-    let scheme = if tls { "https" } else { "http" };
+    let sim_scheme = if sim_https { "https" } else { "http" };
     let stop = tokio_util::sync::CancellationToken::new();
     let sim_task = tokio::spawn(sim::serve_with(
         simulator,
@@ -375,7 +366,7 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--web.listen-address={}", cli.listen_address))
+        .args(cli.web.forwarded())
         .arg(format!("--log.level={}", cli.log_level))
         .arg(format!(
             "--log.format={}",
@@ -384,7 +375,7 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
                 LogFormat::Json => "json",
             }
         ))
-        .env("AWS_ENDPOINT_URL", format!("{scheme}://{sim_addr}"))
+        .env("AWS_ENDPOINT_URL", format!("{sim_scheme}://{sim_addr}"))
         .env("AWS_CONFIG_FILE", &aws_config)
         .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -401,7 +392,7 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
     for v in AWS_CREDENTIAL_ENV {
         cmd.env_remove(v);
     }
-    if tls {
+    if sim_https {
         cmd.env("AWS_CA_BUNDLE", &ca_file);
     }
     // The daemon must not outlive the demo, even one killed with SIGKILL. The parent-death
@@ -411,13 +402,13 @@ async fn demo(cli: &Cli, tls: bool) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::install().context("installing the signal handlers")?;
     let mut child = cmd.spawn().context("starting the daemon")?;
 
-    let web = daemon::listen_address(&cli.listen_address)?;
+    let web = daemon::listen_address(cli.web.first_address())?;
     let web = web.replacen("0.0.0.0:", "127.0.0.1:", 1);
     println!("bedrock-access-exporter demo");
-    println!("  metrics:   http://{web}/metrics");
-    println!("  status:    http://{web}/");
-    println!("  simulator: {scheme}://{sim_addr} (AWS_ENDPOINT_URL)");
-    if tls {
+    println!("  metrics:   {scheme}://{web}/metrics");
+    println!("  status:    {scheme}://{web}/");
+    println!("  simulator: {sim_scheme}://{sim_addr} (AWS_ENDPOINT_URL)");
+    if sim_https {
         println!(
             "  CA:        {} (AWS_CA_BUNDLE; made up for this run)",
             ca_file.display()

@@ -10,7 +10,7 @@ mod wording;
 
 pub use classify::{classify, classify_availability, classify_credential_chain, error_code_label};
 
-/// The four probe layers, in order.
+/// The five probe layers, in order (`invoke_stream` is optional, off by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
@@ -18,15 +18,23 @@ pub enum Layer {
     AssumeRole,
     ModelAccess,
     Invoke,
+    InvokeStream,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [
+    pub const ALL: [Layer; 5] = [
         Layer::Credentials,
         Layer::AssumeRole,
         Layer::ModelAccess,
         Layer::Invoke,
+        Layer::InvokeStream,
     ];
+
+    /// The paid layers (`invoke`, `invoke_stream`): they run at most once per
+    /// `invoke_interval`, and their last result stands in between.
+    pub fn is_invocation(self) -> bool {
+        matches!(self, Layer::Invoke | Layer::InvokeStream)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +42,7 @@ impl Layer {
             Layer::AssumeRole => "assume_role",
             Layer::ModelAccess => "model_access",
             Layer::Invoke => "invoke",
+            Layer::InvokeStream => "invoke_stream",
         }
     }
 }

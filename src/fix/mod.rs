@@ -372,6 +372,7 @@ pub(crate) mod tests {
                 session_duration: Duration::from_secs(7200),
                 max_tokens: 1,
                 expect: Expect::Allow,
+                stream: false,
             },
         }
     }

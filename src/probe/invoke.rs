@@ -26,7 +26,7 @@ pub type Tokens = Option<(u64, u64)>;
 
 /// Whether the model is an embedding model (served by InvokeModel only).
 pub fn is_embedding(model: &str) -> bool {
-    bare_name(model).contains("embed")
+    crate::model_id::is_embedding(model)
 }
 
 /// The minimal InvokeModel body for `model`, or `None` when its provider is not known.
@@ -108,8 +108,9 @@ pub fn tokens_from_invoke_body(body: &[u8]) -> Tokens {
     None
 }
 
-/// The InvokeModel body this probe sends, or `None` for Converse.
-fn chosen_body(ctx: &LayerContext<'_>) -> Option<Value> {
+/// The InvokeModel body this probe sends, or `None` for Converse (`invoke_stream` makes the
+/// same choice between its streaming twins).
+pub(super) fn chosen_body(ctx: &LayerContext<'_>) -> Option<Value> {
     let settings = &ctx.target.settings;
     if settings.invoke == InvokeMode::InvokeModel || is_embedding(ctx.model) {
         invoke_model_body(ctx.model, settings.max_tokens)

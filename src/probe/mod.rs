@@ -11,7 +11,8 @@
 //! * Source identity is cached per (source, region) per [`Round`]; the gate (credentials +
 //!   assume_role) per (target, region) per round. Tuples sharing a cached gate report the same
 //!   layer results, with the duration of the one real call.
-//! * `model_access` and `invoke` run concurrently once credentials exist.
+//! * `model_access`, `invoke` and (when enabled) `invoke_stream` run concurrently once
+//!   credentials exist; the two paid layers run together, at most once per `invoke_interval`.
 //! * Temporary source credentials are reused across rounds until 5 minutes before expiry
 //!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
 //! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
@@ -28,8 +29,10 @@ pub mod calls;
 pub mod clients;
 pub mod credentials;
 pub mod invoke;
+pub mod invoke_stream;
 pub mod model_access;
 pub mod pipeline;
+pub mod stream_error;
 pub mod transport;
 
 use std::collections::HashMap;
@@ -90,16 +93,18 @@ pub struct ProbeReport {
     /// Role name label ("" for a same-account target).
     pub role_name: String,
     /// The attempted, enabled layers in order. Layers after a failed gate, or turned off, are
-    /// absent. When `invoke_ran` is false the invoke layer is absent and its last result stands.
+    /// absent. When `invoke_ran` is false the paid layers (`invoke`, `invoke_stream`) are
+    /// absent and their last results stand.
     pub layers: Vec<LayerResult>,
     pub availability: Option<Availability>,
-    /// (input, output) tokens consumed by this probe's invocation.
+    /// (input, output) tokens consumed by this probe's invocations (streamed ones included).
     pub tokens: Option<(u64, u64)>,
+    /// Whether this probe ran the paid layers (see `invoke_interval`).
     pub invoke_ran: bool,
     pub finished_at: SystemTime,
 }
 
-/// Everything a layer needs: one signature for the four layers.
+/// Everything a layer needs: one signature for the five layers.
 pub struct LayerContext<'a> {
     pub source: &'a Source,
     pub target: &'a Target,
@@ -267,7 +272,8 @@ impl Prober {
     }
 
     /// Probes one tuple through the layers, within `target.settings.timeout`. With
-    /// `run_invoke == false` the invoke layer is skipped (its last result stands).
+    /// `run_invoke == false` the paid layers (`invoke`, `invoke_stream`) are skipped (their
+    /// last results stand).
     pub async fn probe(
         &self,
         target: &Target,
@@ -323,7 +329,7 @@ impl std::fmt::Debug for ProbeAccess {
 }
 
 impl Prober {
-    /// [`Prober::probe`] (with the invoke layer), plus what the probe used (see
+    /// [`Prober::probe`] (with the paid layers), plus what the probe used (see
     /// [`ProbeAccess`]); `None` when the target's source has no SDK configuration.
     pub async fn probe_with_access(
         &self,

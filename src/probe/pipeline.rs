@@ -2,8 +2,9 @@
 //!
 //! * `credentials` and `assume_role` gate the rest; they are computed once per (target,
 //!   region) per [`Round`] and shared by the round's tuples.
-//! * `model_access` and `invoke` both run (concurrently) once credentials exist; an off layer
-//!   is absent.
+//! * `model_access`, `invoke` and `invoke_stream` all run (concurrently) once credentials
+//!   exist; an off layer is absent. The paid layers (`invoke`, `invoke_stream`) run together,
+//!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
 
@@ -16,7 +17,8 @@ use super::aws::local_failure;
 use super::clients::RegionClients;
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, model_access,
+    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
+    model_access,
 };
 use crate::config::{InvokeMode, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
@@ -261,18 +263,42 @@ pub(crate) async fn probe(
             .await,
         )
     };
-    let (model_access, invoked) = tokio::join!(model_access_layer, invoke_layer);
+    let stream_layer = async {
+        if !run_invoke || !settings.streams(model) {
+            return None;
+        }
+        let call = invoke_stream::describe(&ctx);
+        Some(
+            timed(
+                Layer::InvokeStream,
+                deadline,
+                call,
+                invoke_stream::run(&ctx, creds.clone()),
+            )
+            .await,
+        )
+    };
+    let (model_access, invoked, streamed) =
+        tokio::join!(model_access_layer, invoke_layer, stream_layer);
     if let Some((layer, _, availability)) = model_access {
         report.layers.push(layer);
         report.availability = availability;
     }
-    if let Some((layer, tokens, _)) = invoked {
+    for (layer, tokens, _) in [invoked, streamed].into_iter().flatten() {
         report.layers.push(layer);
         report.invoke_ran = true;
-        report.tokens = tokens.flatten();
+        report.tokens = add_tokens(report.tokens, tokens.flatten());
     }
     finish(&mut report);
     report
+}
+
+/// The tokens of two invocations of one probe, together.
+fn add_tokens(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<(u64, u64)> {
+    match (a, b) {
+        (Some((ai, ao)), Some((bi, bo))) => Some((ai.saturating_add(bi), ao.saturating_add(bo))),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Stamps the report and logs one warning per failed layer (no secrets: the message is

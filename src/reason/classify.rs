@@ -85,8 +85,12 @@ pub fn classify(layer: Layer, code: Option<&str>, status: Option<u16>, message: 
 /// (whether the check applies on this layer, what the message must say, the reason it means)
 type Check = (bool, fn(&str) -> bool, Reason);
 
+/// The layers whose calls go to Bedrock; `invoke_stream` shares every reason of `invoke`.
 fn is_bedrock(layer: Layer) -> bool {
-    matches!(layer, Layer::ModelAccess | Layer::Invoke)
+    matches!(
+        layer,
+        Layer::ModelAccess | Layer::Invoke | Layer::InvokeStream
+    )
 }
 
 /// Step 1: the host's clock, then credentials the service did not accept.
@@ -468,7 +472,7 @@ mod tests {
 
         #[test]
         fn an_access_denial_never_becomes_an_unknown_a_transient_blip_or_a_bad_request(
-            layer in prop::sample::select(vec![Layer::ModelAccess, Layer::Invoke]),
+            layer in prop::sample::select(vec![Layer::ModelAccess, Layer::Invoke, Layer::InvokeStream]),
             code in prop::sample::select(&["AccessDeniedException", "AccessDenied"][..]),
             parts in prop::collection::vec(
                 prop_oneof![prop::sample::select(FRAGMENTS).prop_map(str::to_string), "[a-z ]{0,20}"],
@@ -486,6 +490,23 @@ mod tests {
                         | Reason::ServiceUnavailable
                 ),
                 "{} {:?} → {}", code, message, reason
+            );
+        }
+
+        #[test]
+        fn the_streaming_layer_reads_every_answer_like_invoke(
+            code in prop::sample::select(CODES),
+            status in prop::sample::select(STATUSES),
+            parts in prop::collection::vec(
+                prop_oneof![prop::sample::select(FRAGMENTS).prop_map(str::to_string), "[a-z ]{0,20}"],
+                0..4,
+            ),
+        ) {
+            let message = parts.join(" ");
+            let code = (!code.is_empty()).then_some(code);
+            prop_assert_eq!(
+                classify(Layer::InvokeStream, code, Some(status), &message),
+                classify(Layer::Invoke, code, Some(status), &message)
             );
         }
 

@@ -15,8 +15,10 @@
 //!   scenario, sessions, subscriptions), `ctx` (the authenticated call);
 //! - authentication: `authenticate` (SigV4 header and scope, date and skew, key → principal,
 //!   signature);
-//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel), with
-//!   `bedrock_rules` (authorization and model access the last two share); the unsigned ones,
+//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel) and
+//!   `stream` (ConverseStream, InvokeModelWithResponseStream in event-stream framing, on
+//!   `runtime`'s checks), with `bedrock_rules` (authorization and model access the Bedrock
+//!   handlers share) and `reply` (what the simulated models answer); the unsigned ones,
 //!   `web_identity` (AssumeRoleWithWebIdentity) and `pod_identity` (the EKS Pod Identity
 //!   Agent's `GET /v1/credentials`), with [`oidc`] (service account tokens: RS256 keys,
 //!   reading and verifying) in the model and [`tokens`] (minting them from the scenario, for
@@ -47,12 +49,14 @@ pub mod oidc;
 mod own_paths;
 mod pod_identity;
 pub mod policy;
+mod reply;
 mod routing;
 mod runtime;
 pub mod scenario;
 mod server;
 pub mod sigv4;
 mod state;
+mod stream;
 mod sts;
 pub mod tls;
 pub mod tokens;

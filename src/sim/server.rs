@@ -135,6 +135,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         operation: route.operation(),
         request_id: &request_id,
     };
+    let stream_fault = firing.stream_error.clone();
     if let Some(answer) = inject::apply(firing, call, kill).await {
         return answer;
     }
@@ -146,7 +147,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         region,
         request_id,
     };
-    match routing::dispatch(&ctx, route, &parts.headers, &body) {
+    match routing::dispatch(&ctx, route, &parts.headers, &body, stream_fault) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = %e.code, status = e.status.as_u16(), "answering with an AWS error");

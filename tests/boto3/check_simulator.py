@@ -34,6 +34,7 @@ import botocore.credentials
 import botocore.exceptions
 
 PROBE_ROLE = "arn:aws:iam::210987654321:role/BedrockProbeRole"
+STREAMING_ROLE = "arn:aws:iam::210987654321:role/StreamingProbeRole"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 ANTHROPIC_BODY = json.dumps(
     {
@@ -115,6 +116,30 @@ class Checker:
             messages=[{"role": "user", "content": [{"text": "Say hi."}]}],
             inferenceConfig={"maxTokens": 1},
         )
+
+    def converse_stream(self, creds, region, model):
+        """ConverseStream read to its end: (event names, text, usage); raises on an error event."""
+        out = self.client("bedrock-runtime", creds, region).converse_stream(
+            modelId=model,
+            messages=[{"role": "user", "content": [{"text": "Say hi."}]}],
+            inferenceConfig={"maxTokens": 1},
+        )
+        names, text, usage = [], "", None
+        for event in out["stream"]:
+            (name,) = event.keys()
+            names.append(name)
+            if name == "contentBlockDelta":
+                text += event[name]["delta"]["text"]
+            if name == "metadata":
+                usage = event[name]["usage"]
+        return names, text, usage
+
+    def invoke_stream(self, creds, region, model, body):
+        """InvokeModelWithResponseStream read to its end: (content type, decoded chunks)."""
+        out = self.client("bedrock-runtime", creds, region).invoke_model_with_response_stream(
+            modelId=model, contentType="application/json", accept="application/json", body=body.encode()
+        )
+        return out["contentType"], [json.loads(e["chunk"]["bytes"]) for e in out["body"]]
 
     def invoke(self, creds, region, model, body):
         return self.client("bedrock-runtime", creds, region).invoke_model(
@@ -559,6 +584,68 @@ def cases(c):
             lambda: c.invoke(role, "us-east-1", "anthropic.claude v2", ANTHROPIC_BODY),
             lambda m: m.replace("anthropic.claude-v2:0:100k", "anthropic.claude v2"),
         )
+
+    # streaming -----------------------------------------------------------------------------
+    streamer = lambda: c.assume(inv(), STREAMING_ROLE, "bedrock-probe", "probe-ext")  # noqa: E731
+
+    @add("streaming_role_reads_a_converse_stream_to_its_end_with_the_usage")
+    def _():
+        names, text, usage = c.converse_stream(streamer(), "us-east-1", HAIKU)
+        expect_eq(
+            names,
+            ["messageStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"],
+            "ConverseStream events",
+        )
+        expect_eq(text, "Hi", "streamed text")
+        expect_eq(usage["outputTokens"], 1, "usage.outputTokens")
+
+    @add("streaming_role_reads_invoke_model_with_response_stream_chunks_and_invocation_metrics")
+    def _():
+        content_type, chunks = c.invoke_stream(streamer(), "us-east-1", HAIKU, ANTHROPIC_BODY)
+        expect_eq(content_type, "application/json", "contentType")
+        expect_eq(chunks[0]["type"], "message_start", "first chunk")
+        metrics = chunks[-1].get("amazon-bedrock-invocationMetrics", {})
+        expect_eq(metrics.get("outputTokenCount"), 1, "invocation metrics of the last chunk")
+
+    @add("probe_role_may_invoke_but_is_refused_streaming_before_the_stream_opens")
+    def _():
+        role = c.probe_role()
+        c.converse(role, "us-east-1", HAIKU)
+        principal = "arn:aws:sts::210987654321:assumed-role/BedrockProbeRole/bedrock-probe"
+
+        def adapt(m):
+            return m.replace(
+                "arn:aws:sts::308535385114:assumed-role/cargo-lambda-role-f8380435-1d42-4de1-93f6-49711d68eb4a/log_classifier",
+                principal,
+            ).replace("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+        c.refused(
+            "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
+            lambda: c.converse_stream(role, "us-east-1", HAIKU),
+            adapt,
+        )
+        c.refused(
+            "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
+            lambda: c.invoke_stream(role, "us-east-1", HAIKU, ANTHROPIC_BODY),
+            adapt,
+        )
+
+    @add("an_exception_event_in_an_open_stream_reaches_boto3_as_an_event_stream_error")
+    def _():
+        nova = "amazon.nova-micro-v1:0"
+        body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 1}})
+        for call in (
+            lambda: c.converse_stream(streamer(), "us-east-1", nova),
+            lambda: c.invoke_stream(streamer(), "us-east-1", nova, body),
+        ):
+            try:
+                call()
+            except botocore.exceptions.EventStreamError as e:
+                err = e.response.get("Error", {})
+                expect_eq(err.get("Code"), "throttlingException", "exception type")
+                expect_eq(err.get("Message"), "Too many tokens, please wait before trying again.", "message")
+                continue
+            raise CaseFailed("the stream ended without its exception event")
 
     @add("unknown_key_is_refused_by_the_runtime")
     def _():

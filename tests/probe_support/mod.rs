@@ -143,6 +143,9 @@ fn operation_of(method: &Method, uri: &Uri, body: &str) -> String {
         if path.ends_with("/converse-stream") {
             return "ConverseStream".to_string();
         }
+        if path.ends_with("/invoke-with-response-stream") {
+            return "InvokeModelWithResponseStream".to_string();
+        }
         if path.ends_with("/converse") {
             return "Converse".to_string();
         }
@@ -303,6 +306,7 @@ pub fn settings() -> ProbeSettings {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     }
 }
 

@@ -179,6 +179,7 @@ status = "granted"
 [[faults]]
 kind = "latency"
 probability = 2.0
+exception = "throttlingException"
 "#;
         let e = match Scenario::parse(text, "t.toml") {
             Ok(_) => panic!("should fail"),
@@ -194,6 +195,7 @@ probability = 2.0
             "grants[0].model",
             "faults[0].probability",
             "faults[0].latency",
+            "faults[0].exception: only for kind = \"stream_error\"",
         ] {
             assert!(all.contains(needle), "missing {needle} in\n{all}");
         }
