@@ -46,6 +46,17 @@ fn connections(counters: &Metrics, sim: &Sim, i: usize) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Connections on listener `i` that the simulator closed itself, no request having come within
+/// its 30 s header-read timeout (idle keep-alive connections included, as AWS closes them).
+fn closed_waiting(counters: &Metrics, sim: &Sim, i: usize) -> f64 {
+    counters
+        .value(
+            "aws_simulator_connections_closed_waiting_total",
+            &[("listener", &sim.addrs[i].to_string())],
+        )
+        .unwrap_or(0.0)
+}
+
 /// TLS handshakes on listener `i` that ended as `result`.
 fn handshakes(counters: &Metrics, sim: &Sim, i: usize, result: &str) -> f64 {
     counters
@@ -286,11 +297,14 @@ fn background_probing_of_1000_tuples_for_three_rounds_opens_at_most_concurrency_
         ("Bedrock", BEDROCK),
         ("Bedrock runtime", RUNTIME),
     ] {
-        // Less the start-up check's TCP connect.
+        // Less the start-up check's TCP connect. On a loaded machine the rounds stretch, and a
+        // connection can idle past the simulator's 30 s header-read timeout: the simulator
+        // closes it (as AWS closes idle connections) and the daemon may open one in its place.
         let n = connections(&c, &sim, i) - connections(&before, &sim, i);
+        let replaced = closed_waiting(&c, &sim, i) - closed_waiting(&before, &sim, i);
         assert!(
-            (1.0..=CONCURRENCY as f64).contains(&n),
-            "{service}: {n} connections for {CONCURRENCY} probes in flight at most\n{}",
+            n >= 1.0 && n - replaced <= CONCURRENCY as f64,
+            "{service}: {n} connections ({replaced} closed idle by the simulator) for {CONCURRENCY} probes in flight at most\n{}",
             c.text
         );
         assert_eq!(

@@ -1,6 +1,6 @@
 //! What the simulator counts, for the tests and the benchmarks that must tell what a client
-//! did to AWS: connections accepted and TLS handshakes per listener, and requests per service,
-//! operation and account. Served in the Prometheus text format on `GET /_sim/metrics`
+//! did to AWS: connections accepted, closed for idling and TLS handshakes per listener, and
+//! requests per service, operation and account. Served in the Prometheus text format on `GET /_sim/metrics`
 //! ([`SIM_PREFIX`]: no AWS operation has a path starting with `/_`), and as text through
 //! [`super::Simulator::render_metrics`].
 //!
@@ -69,6 +69,7 @@ pub(crate) struct Counters {
     registry: Registry,
     connections: IntCounterVec,
     handshakes: IntCounterVec,
+    closed_waiting: IntCounterVec,
     requests: IntCounterVec,
     refused: IntCounterVec,
     operations: Mutex<HashSet<String>>,
@@ -101,6 +102,12 @@ impl Counters {
                 "TLS handshakes on HTTPS listeners: full, resumed (a session the client kept), refused (the client sent an alert, e.g. it does not trust the certificate) or failed (closed, timed out or garbled before the end).",
                 &["listener", "result"],
             ),
+            closed_waiting: family(
+                &registry,
+                "aws_simulator_connections_closed_waiting_total",
+                "Connections the simulator closed itself because no request head came within 30 s (an idle keep-alive connection included), by listener address.",
+                &["listener"],
+            ),
             requests: family(
                 &registry,
                 "aws_simulator_requests_total",
@@ -120,6 +127,10 @@ impl Counters {
 
     pub(crate) fn connection(&self, listener: &str) {
         self.connections.with_label_values(&[listener]).inc();
+    }
+
+    pub(crate) fn closed_waiting(&self, listener: &str) {
+        self.closed_waiting.with_label_values(&[listener]).inc();
     }
 
     pub(crate) fn handshake(&self, listener: &str, how: Handshake) {
@@ -183,6 +194,7 @@ mod tests {
         let c = Counters::new();
         c.connection("127.0.0.1:4566");
         c.handshake("127.0.0.1:4566", Handshake::Resumed);
+        c.closed_waiting("127.0.0.1:4566");
         c.request("sts", "AssumeRole", "111111111111");
         c.request("sts", "AssumeRole", "111111111111");
         c.refused(Refusal::Authentication);
@@ -190,6 +202,7 @@ mod tests {
         for line in [
             "aws_simulator_connections_accepted_total{listener=\"127.0.0.1:4566\"} 1",
             "aws_simulator_tls_handshakes_total{listener=\"127.0.0.1:4566\",result=\"resumed\"} 1",
+            "aws_simulator_connections_closed_waiting_total{listener=\"127.0.0.1:4566\"} 1",
             "aws_simulator_requests_total{account=\"111111111111\",operation=\"AssumeRole\",service=\"sts\"} 2",
             "aws_simulator_requests_refused_total{stage=\"authentication\"} 1",
         ] {

@@ -29,6 +29,9 @@ const MAX_BODY: usize = 1 << 20;
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest TLS handshake on an HTTPS listener.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may wait for a request head, idle keep-alive included; then the
+/// simulator closes it, as AWS's endpoints close idle connections.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The protocol a request is answered in before authentication has read its scope: the query
 /// protocol (STS) on `/`, REST-JSON elsewhere.
@@ -191,12 +194,16 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let stop = stop_rx.clone();
-        let Some(acceptor) = tls.clone() else {
-            tasks.spawn(drive(stream, router, stop));
-            continue;
-        };
         let state = Arc::clone(&state);
         let label = label.clone();
+        let Some(acceptor) = tls.clone() else {
+            tasks.spawn(async move {
+                if drive(stream, router, stop).await {
+                    state.counters.closed_waiting(&label);
+                }
+            });
+            continue;
+        };
         tasks.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
@@ -208,7 +215,9 @@ pub(crate) async fn serve(
                         Handshake::Full
                     };
                     state.counters.handshake(&label, how);
-                    drive(stream, router, stop).await;
+                    if drive(stream, router, stop).await {
+                        state.counters.closed_waiting(&label);
+                    }
                 }
                 Ok(Err(e)) => {
                     let how = if super::tls::refused_by_client(&e) {
@@ -239,8 +248,14 @@ pub(crate) async fn serve(
 }
 
 /// Serves HTTP/1.1 on one connection (plain or TLS) until the client closes it, a `reset`
-/// fault kills it, or the simulator stops (then requests in flight get two seconds).
-async fn drive<S>(stream: S, router: axum::Router, mut stop: tokio::sync::watch::Receiver<bool>)
+/// fault kills it, the simulator stops (then requests in flight get two seconds), or no
+/// request head arrives within [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection
+/// included, as hyper times it): then it returns true.
+async fn drive<S>(
+    stream: S,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> bool
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -259,15 +274,16 @@ where
         .timer(TokioTimer::new())
         // Answers are small: one flattened buffer, one `write` per response.
         .writev(false)
-        .header_read_timeout(Duration::from_secs(30))
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
     tokio::select! {
-        _ = conn.as_mut() => {}
-        _ = kill.0.notified() => {}
+        ended = conn.as_mut() => ended.is_err_and(|e| e.is_timeout()),
+        _ = kill.0.notified() => false,
         _ = stop.changed() => {
             conn.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+            false
         }
     }
 }
