@@ -81,10 +81,14 @@ pub fn serve<P: ProbeFn>(
     .spawn(stop)
 }
 
-/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober.
+/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober. Every
+/// reload's prober shares the model lifecycles read so far.
 pub async fn run(opts: DaemonOptions, web: WebOptions) -> Result<(), DaemonError> {
-    let factory: ProberFactory<Prober> =
-        Arc::new(|c: Arc<Config>| Box::pin(async move { Prober::new(&c).await }));
+    let lifecycles = Arc::new(crate::probe::lifecycle::LifecycleCache::default());
+    let factory: ProberFactory<Prober> = Arc::new(move |c: Arc<Config>| {
+        let lifecycles = Arc::clone(&lifecycles);
+        Box::pin(async move { Prober::new(&c).await.with_lifecycle_cache(lifecycles) })
+    });
     run_with_web(opts, web, config::load, factory).await
 }
 

@@ -201,6 +201,7 @@ mod tests {
             tokens: None,
             invoke_ran: true,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         }
     }
 

@@ -152,13 +152,13 @@ fn stories() -> Vec<Story> {
             probe_success: 0.0,
         },
         Story {
-            says: "model access still being activated → model_access_pending (transient), invoke refused",
+            says: "model access still being activated → model_access_pending (transient) on both layers: the invocation says the subscription is still being processed",
             target: "grant-pending",
             region: "us-west-2",
             layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_access_pending", "transient"),
-                ("invoke", "model_access_not_granted", "access"),
+                ("invoke", "model_access_pending", "transient"),
             ],
             probe_success: 0.0,
         },
@@ -238,6 +238,14 @@ fn stories() -> Vec<Story> {
             ],
             probe_success: 0.0,
         },
+        Story {
+            says: "the control plane says AUTHORIZED, the model is not offered to the account → account_not_authorized",
+            target: "not-offered",
+            region: "us-west-2",
+            layers: [PASS, PASS, PASS, FAIL, NONE],
+            failures: &[("invoke", "account_not_authorized", "access")],
+            probe_success: 0.0,
+        },
     ]
 }
 
@@ -310,7 +318,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 24,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 25,
     );
 
     let mut failed = Vec::new();
@@ -346,6 +354,23 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     );
     assert_eq!(pending.len(), 1, "one agreement status series");
     assert_eq!(pending[0].labels["status"], "PENDING");
+
+    // The demo's model near end of life: Legacy, its end of life 20 days ahead (at midnight UTC),
+    // which is inside BedrockAccessModelEndOfLifeSoon's 30 days.
+    let near = [("target", "legacy-inactive"), ("aws_region", "us-east-1")];
+    let status = m.find("bedrock_access_model_lifecycle_info", &near);
+    assert_eq!(status.len(), 1, "{}", m.text);
+    assert_eq!(status[0].labels["status"], "LEGACY");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let end = m.value("bedrock_access_model_end_of_life_timestamp_seconds", &near);
+    let days = end.map(|t| (t - now) / 86_400.0);
+    assert!(
+        days.is_some_and(|d| d > 18.9 && d <= 20.0),
+        "end of life in {days:?} days"
+    );
 
     // Every tuple's labels come from the configuration.
     for s in m.find("bedrock_access_probe_success", &[]) {
@@ -415,17 +440,55 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     drop(sim);
 }
 
+#[test]
+fn the_demo_over_https_tells_every_story_with_the_ca_it_made_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (demo, addr) = start_demo_with(dir.path(), &["--tls"]);
+    let exporter = Exporter { proc: demo, addr };
+    let m = exporter.scrape_until(
+        Duration::from_secs(90),
+        "every demo tuple probed once over HTTPS",
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
+    );
+    let failed: Vec<String> = stories()
+        .iter()
+        .filter_map(|s| {
+            let wrong = check(&m, s);
+            (!wrong.is_empty()).then(|| format!("{} ({}): {}", s.says, s.target, wrong.join("; ")))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}\n{}", failed.join("\n"), m.text);
+    let out = exporter.proc.log_text();
+    let ca = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CA:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(std::path::PathBuf::from);
+    assert!(
+        out.contains("simulator: https://127.0.0.1:"),
+        "the demo names its HTTPS simulator:\n{out}"
+    );
+    assert!(
+        ca.as_ref().is_some_and(
+            |p| std::fs::read_to_string(p).is_ok_and(|pem| pem.contains("BEGIN CERTIFICATE"))
+        ),
+        "the demo names the CA file it made up: {ca:?}\n{out}"
+    );
+}
+
 /// `demo` on a free loopback port, with its daemon ready.
 fn start_demo(dir: &std::path::Path) -> (common::Proc, std::net::SocketAddr) {
+    start_demo_with(dir, &[])
+}
+
+/// `demo` with `extra` arguments on a free loopback port, with its daemon ready.
+fn start_demo_with(dir: &std::path::Path, extra: &[&str]) -> (common::Proc, std::net::SocketAddr) {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
         .parse()
         .expect("addr");
-    let demo = common::spawn(
-        dir,
-        "demo",
-        &["demo".into(), format!("--web.listen-address={addr}")],
-        &[],
-    );
+    let mut args = vec!["demo".to_string(), format!("--web.listen-address={addr}")];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let demo = common::spawn(dir, "demo", &args, &[]);
     common::wait_listening(addr, Duration::from_secs(30));
     let start = std::time::Instant::now();
     while common::http_get(&format!("http://{addr}/-/ready")).0 != 200 {

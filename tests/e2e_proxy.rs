@@ -311,9 +311,9 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
     );
 
     let limit = Duration::from_secs(90);
-    let d = direct.scrape_until(limit, "every demo tuple probed directly", |m| probed(m, 24));
+    let d = direct.scrape_until(limit, "every demo tuple probed directly", |m| probed(m, 25));
     let p = proxied.scrape_until(limit, "every demo tuple probed through the proxy", |m| {
-        probed(m, 24)
+        probed(m, 25)
     });
 
     for region in ["us-east-1", "us-west-2"] {
@@ -574,7 +574,7 @@ fn demo_keeps_a_proxy_of_the_users_shell_away_from_its_loopback_simulator() {
     let m = loop {
         let (status, body) = common::http_get(&format!("http://{addr}/metrics"));
         let m = Metrics::parse(&body);
-        if status == 200 && probed(&m, 24) {
+        if status == 200 && probed(&m, 25) {
             break m;
         }
         assert!(

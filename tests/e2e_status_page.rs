@@ -245,7 +245,7 @@ fn demo_table() -> Vec<Want> {
             "grant-pending",
             "us-west-2",
             "failing",
-            both("model_access_pending", "model_access_not_granted"),
+            both("model_access_pending", "model_access_pending"),
         ),
         (
             "marketplace-missing",
@@ -304,6 +304,12 @@ fn demo_table() -> Vec<Want> {
             "us-east-1",
             "failing",
             key("scp_denied"),
+        ),
+        (
+            "not-offered",
+            "us-west-2",
+            "failing",
+            invoke("account_not_authorized"),
         ),
     ]
 }
@@ -440,8 +446,8 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         assert!(f < h, "a failing row comes after a healthy one");
     }
     assert!(
-        dom.contains("<b>18</b> failing") && dom.contains("<b>5</b> ok"),
-        "summary line: 18 failing, 5 ok"
+        dom.contains("<b>19</b> failing") && dom.contains("<b>5</b> ok"),
+        "summary line: 19 failing, 5 ok"
     );
 
     // Fixes are filled in with the tuple's facts.

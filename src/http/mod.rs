@@ -3,6 +3,7 @@
 //! `/probe?debug=true` trace ([`debug`]).
 
 pub mod debug;
+pub mod gzip;
 pub mod status_page;
 
 use std::sync::Arc;
@@ -90,20 +91,36 @@ const CHUNK: usize = 64 * 1024;
 
 /// `/metrics`: always the text format 0.0.4 (also when OpenMetrics is asked for, which the
 /// Accept negotiation of Prometheus allows as a fallback). The exposition is snapshotted under
-/// the lock (references to pre-encoded pieces) and streamed in chunks.
-async fn metrics<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
-    let exposition = app.metrics.exposition();
-    let stream = futures::stream::iter(
-        exposition
-            .into_chunks(CHUNK)
-            .map(Ok::<bytes::Bytes, std::convert::Infallible>),
+/// the lock (references to pre-encoded pieces) and streamed in chunks, gzip-compressed chunk by
+/// chunk when the scraper accepts it ([`gzip`]).
+async fn metrics<P: ProbeFn>(
+    State(app): State<Arc<App<P>>>,
+    request: axum::http::HeaderMap,
+) -> Response {
+    let chunks = app.metrics.exposition().into_chunks(CHUNK);
+    let ok = Ok::<bytes::Bytes, std::convert::Infallible>;
+    let content_type = (
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(TEXT_CONTENT_TYPE),
     );
+    let vary = (header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    if gzip::accepts_gzip(&request) {
+        let stream = futures::stream::iter(gzip::GzipChunks::new(chunks).map(ok));
+        return (
+            StatusCode::OK,
+            [
+                content_type,
+                vary,
+                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+            ],
+            axum::body::Body::from_stream(stream),
+        )
+            .into_response();
+    }
+    let stream = futures::stream::iter(chunks.map(ok));
     (
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(TEXT_CONTENT_TYPE),
-        )],
+        [content_type, vary],
         axum::body::Body::from_stream(stream),
     )
         .into_response()

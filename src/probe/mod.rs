@@ -13,6 +13,8 @@
 //!   layer results, with the duration of the one real call.
 //! * `model_access`, `invoke` and (when enabled) `invoke_stream` run concurrently once
 //!   credentials exist; the two paid layers run together, at most once per `invoke_interval`.
+//! * After `model_access`, the model's lifecycle is read at most once per hour per (region,
+//!   model) ([`lifecycle`]); it never fails a layer.
 //! * Temporary source credentials are reused across rounds until 5 minutes before expiry
 //!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
 //! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
@@ -36,6 +38,7 @@ pub mod clients;
 pub mod credentials;
 pub mod invoke;
 pub mod invoke_stream;
+pub mod lifecycle;
 pub mod model_access;
 pub mod pipeline;
 pub mod stream_error;
@@ -108,6 +111,8 @@ pub struct ProbeReport {
     /// Whether this probe ran the paid layers (see `invoke_interval`).
     pub invoke_ran: bool,
     pub finished_at: SystemTime,
+    /// The model's lifecycle (GetFoundationModel, cached per region and model), when known.
+    pub lifecycle: Option<lifecycle::ModelLifecycle>,
 }
 
 /// Everything a layer needs: one signature for the five layers.
@@ -242,6 +247,8 @@ impl SourceEntry {
 pub struct Prober {
     /// Per source name: its definition, loaded SDK configuration and clients.
     sources: HashMap<String, SourceEntry>,
+    /// Model lifecycles read so far (kept across reloads by the daemon).
+    lifecycles: Arc<lifecycle::LifecycleCache>,
 }
 
 impl Prober {
@@ -256,7 +263,10 @@ impl Prober {
             let sdk = aws::load_source_config(&source, limit).await;
             sources.insert(source.name.clone(), SourceEntry::new(source, sdk, limit));
         }
-        Prober { sources }
+        Prober {
+            sources,
+            lifecycles: Arc::default(),
+        }
     }
 
     /// A prober with explicit SDK configurations per source name (tests, embedding): no
@@ -272,7 +282,17 @@ impl Prober {
                 sources.insert(source.name.clone(), SourceEntry::new(source, conf, limit));
             }
         }
-        Prober { sources }
+        Prober {
+            sources,
+            lifecycles: Arc::default(),
+        }
+    }
+
+    /// This prober with `cache` for model lifecycles: the daemon hands each reload's prober the
+    /// same one, so a reload does not read every lifecycle again.
+    pub fn with_lifecycle_cache(mut self, cache: Arc<lifecycle::LifecycleCache>) -> Prober {
+        self.lifecycles = cache;
+        self
     }
 
     /// A fresh round: credentials assumed in the previous round are not reused.
@@ -292,7 +312,8 @@ impl Prober {
         run_invoke: bool,
     ) -> ProbeReport {
         let source = self.sources.get(&target.source);
-        pipeline::probe(source, target, region, model, round, run_invoke).await
+        let lifecycles = &self.lifecycles;
+        pipeline::probe(source, target, region, model, round, run_invoke, lifecycles).await
     }
 }
 

@@ -7,6 +7,9 @@
 //!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
+//! * With `model_access` on, the model's lifecycle is read right after that layer, on the same
+//!   Bedrock connection (at most once per hour per region and model, [`super::lifecycle`]);
+//!   without credentials the report carries what is already known of it.
 
 use std::future::Future;
 use std::time::SystemTime;
@@ -16,6 +19,7 @@ use tokio::time::Instant;
 use super::auth::Auth;
 use super::aws::local_failure;
 use super::clients::RegionClients;
+use super::lifecycle::{LifecycleCache, ModelLifecycle};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
     LayerStatus, ProbeReport, Round, SourceEntry, api_key, assume_role, credentials, invoke,
@@ -171,7 +175,33 @@ fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
         tokens: None,
         invoke_ran: false,
         finished_at: SystemTime::now(),
+        lifecycle: None,
     }
+}
+
+/// The `model_access` layer, then the model's lifecycle (cached; read on the same Bedrock
+/// connection: one control-plane request at a time), within what is left of the probe.
+async fn model_access_then_lifecycle(
+    ctx: &LayerContext<'_>,
+    creds: Auth,
+    lifecycles: &LifecycleCache,
+) -> (
+    (LayerResult, Option<Availability>, Option<Availability>),
+    Option<Option<ModelLifecycle>>,
+) {
+    let call = model_access::describe(ctx);
+    let layer = timed(
+        Layer::ModelAccess,
+        ctx.deadline,
+        call,
+        model_access::run(ctx, creds.clone()),
+    )
+    .await;
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    let lifecycle = tokio::time::timeout(remaining, lifecycles.get(ctx, creds))
+        .await
+        .ok();
+    (layer, lifecycle)
 }
 
 /// Probes one tuple (see [`super::Prober::probe`]).
@@ -182,6 +212,7 @@ pub(crate) async fn probe(
     model: &str,
     round: &Round,
     run_invoke: bool,
+    lifecycles: &LifecycleCache,
 ) -> ProbeReport {
     let deadline = Instant::now() + target.settings.timeout;
     let mut report = empty_report(target, region, model);
@@ -230,6 +261,9 @@ pub(crate) async fn probe(
     };
     report.layers.extend(gate.layers.iter().cloned());
     report.account_id = gate.account_id.clone();
+    if target.settings.model_access {
+        report.lifecycle = lifecycles.peek(region, model);
+    }
     let Some(creds) = gate.credentials.clone() else {
         if let (Some(failure), Some(key)) = (&gate.key_failure, &source.api_key) {
             let unread = api_key::unread_layers(source, key, target, model, run_invoke, failure);
@@ -254,16 +288,7 @@ pub(crate) async fn probe(
         if !settings.model_access {
             return None;
         }
-        let call = model_access::describe(&ctx);
-        Some(
-            timed(
-                Layer::ModelAccess,
-                deadline,
-                call,
-                model_access::run(&ctx, creds.clone()),
-            )
-            .await,
-        )
+        Some(model_access_then_lifecycle(&ctx, creds.clone(), lifecycles).await)
     };
     let invoke_layer = async {
         if !run_invoke || settings.invoke == InvokeMode::None {
@@ -297,7 +322,10 @@ pub(crate) async fn probe(
     };
     let (model_access, invoked, streamed) =
         tokio::join!(model_access_layer, invoke_layer, stream_layer);
-    if let Some((layer, _, availability)) = model_access {
+    if let Some(((layer, _, availability), lifecycle)) = model_access {
+        if let Some(lifecycle) = lifecycle {
+            report.lifecycle = lifecycle;
+        }
         report.layers.push(layer);
         report.availability = availability;
     }

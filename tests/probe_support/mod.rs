@@ -93,6 +93,26 @@ impl Reply {
         self
     }
 
+    /// A GetFoundationModel success for `model`, ACTIVE with no lifecycle dates. No verbatim
+    /// capture exists in the fixtures: the body follows the API reference's shape.
+    pub fn foundation_model(model: &str) -> Reply {
+        let body = serde_json::json!({"modelDetails": {
+            "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{model}"),
+            "modelId": model,
+            "providerName": "Anthropic",
+            "inputModalities": ["TEXT"],
+            "outputModalities": ["TEXT"],
+            "inferenceTypesSupported": ["ON_DEMAND"],
+            "modelLifecycle": {"status": "ACTIVE"},
+        }});
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: None,
+        }
+    }
+
     /// A GetCallerIdentity success for `account`.
     pub fn caller_identity(account: &str) -> Reply {
         let mut r = Reply::from_fixture("credentials--ok--sts-getcalleridentity-user");
@@ -137,6 +157,9 @@ fn operation_of(method: &Method, uri: &Uri, body: &str) -> String {
     }
     if path.starts_with("/foundation-model-availability/") {
         return "GetFoundationModelAvailability".to_string();
+    }
+    if path.starts_with("/foundation-models/") {
+        return "GetFoundationModel".to_string();
     }
     if path.starts_with("/inference-profiles/") {
         return "GetInferenceProfile".to_string();
@@ -202,6 +225,7 @@ impl Replay {
             "Converse",
             vec![Reply::from_fixture("invoke--ok--converse-max-tokens")],
         );
+        r.script("GetFoundationModel", vec![Reply::foundation_model(MODEL)]);
         r
     }
 
@@ -323,6 +347,7 @@ pub fn settings() -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 
@@ -362,45 +387,6 @@ pub fn prober(config: &Config, url: &str) -> bedrock_access_exporter::probe::Pro
     bedrock_access_exporter::probe::Prober::with_sdk_config(config, sdk)
 }
 
-/// A TCP relay on 127.0.0.1 in front of `upstream` that counts the connections it accepts:
-/// what an endpoint sees of a client's connection reuse.
-#[derive(Clone)]
-pub struct CountingRelay {
-    pub addr: SocketAddr,
-    accepted: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl CountingRelay {
-    pub async fn start(upstream: SocketAddr) -> CountingRelay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind relay");
-        let addr = listener.local_addr().expect("relay addr");
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        CountingRelay { addr, accepted }
-    }
-
-    /// Connections accepted so far.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
 /// Endpoint URLs per SDK service id ("STS", "Bedrock", "Bedrock Runtime"), as
 /// `AWS_ENDPOINT_URL_<SERVICE>` would give them: one host per service, as in AWS.
 #[derive(Debug)]
@@ -418,8 +404,13 @@ impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
     }
 }
 
-/// Explicit source SDK configuration with one endpoint per service (no environment).
-pub fn sdk_config_per_service(endpoints: &[(&str, String)]) -> SdkConfig {
+/// Explicit source SDK configuration with one endpoint per service and the source's access
+/// key `key_id` and `secret` (no environment).
+pub fn sdk_config_per_service(
+    endpoints: &[(&str, String)],
+    key_id: &str,
+    secret: &str,
+) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -430,8 +421,8 @@ pub fn sdk_config_per_service(endpoints: &[(&str, String)]) -> SdkConfig {
                 .collect(),
         ))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDSOURCETEST",
-            "source-secret-key",
+            key_id.to_string(),
+            secret.to_string(),
             None,
             None,
             "test",
