@@ -254,6 +254,8 @@ __TRANSIENT_FIX__
             api_key_file / api_key_env points, update api_key_expires, then delete the old key;
             short_term: the job that regenerates the key (aws-bedrock-token-generator) has stopped
             refreshing it
+          runbook_url: "http://{{ $labels.instance }}/"
+
       - alert: BedrockAccessModelEndOfLifeSoon
         expr: |
           min by (job, instance, aws_region, model_id) (bedrock_access_model_end_of_life_timestamp_seconds)
