@@ -57,6 +57,7 @@ pub fn config(targets: Vec<Target>) -> Config {
             expected_account: None,
         }],
         targets,
+        probe_endpoint: Default::default(),
     }
 }
 
