@@ -162,12 +162,18 @@ enum DiagnoseOutput {
 
 /// Every problem of an invalid configuration file, on stderr.
 fn print_config_problems(path: &Path, e: &config::ConfigError) {
-    eprintln!(
-        "{}: invalid, {} problem(s):",
+    let text = format!(
+        "{}: invalid, {} problem(s):\n{e}\n",
         path.display(),
         e.problems.len()
     );
-    eprintln!("{e}");
+    write_quietly(&mut std::io::stderr().lock(), &text);
+}
+
+/// Writes `text`; a closed pipe (`check-config | head -1`) or a full disk ends the output
+/// quietly instead of panicking as `print!` would.
+fn write_quietly(out: &mut dyn std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
@@ -228,13 +234,14 @@ fn exit_from(r: anyhow::Result<()>) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
-            println!(
-                "{}: valid, {} target(s), {} tuple(s)",
+            let text = format!(
+                "{}: valid, {} target(s), {} tuple(s)\n{}",
                 path.display(),
                 cfg.targets.len(),
-                cfg.tuples().len()
+                cfg.tuples().len(),
+                cfg.describe_tuples()
             );
-            print!("{}", cfg.describe_tuples());
+            write_quietly(&mut std::io::stdout().lock(), &text);
             ExitCode::SUCCESS
         }
         Err(e) => {
