@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use crate::config::{Config, ConfigError, Problem};
 use crate::metrics::Metrics;
 use crate::notify;
+use crate::ondemand::OnDemand;
 use crate::schedule::{ProbeFn, Scheduler};
 
 /// Reads and validates a configuration file.
@@ -35,6 +36,8 @@ pub struct Generation<P> {
 /// The running exporter: configuration, prober, scheduler and metrics.
 pub struct App<P: ProbeFn> {
     pub metrics: Arc<Metrics>,
+    /// The state of `/probe` (on-demand probes).
+    pub ondemand: OnDemand,
     config_path: PathBuf,
     loader: Loader,
     factory: ProberFactory<P>,
@@ -53,6 +56,7 @@ impl<P: ProbeFn> App<P> {
     ) -> Arc<App<P>> {
         Arc::new(App {
             scheduler: Scheduler::new(Arc::clone(&metrics)),
+            ondemand: OnDemand::new(Arc::clone(&metrics)),
             metrics,
             config_path,
             loader,
@@ -194,6 +198,11 @@ impl<P: ProbeFn> App<P> {
     /// The running configuration and prober.
     pub fn current(&self) -> Option<Arc<Generation<P>>> {
         self.current.read().ok().and_then(|c| c.clone())
+    }
+
+    /// The running schedule's bound on probes in flight, which `/probe` shares.
+    pub fn probe_permits(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        self.scheduler.permits()
     }
 
     /// True once a configuration is loaded and the scheduler runs.
