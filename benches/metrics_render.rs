@@ -82,6 +82,7 @@ fn populated() -> Metrics {
             expected_account: None,
         }],
         targets,
+        probe_endpoint: Default::default(),
     };
     let metrics = match Metrics::new() {
         Ok(m) => m,

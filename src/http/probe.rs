@@ -142,7 +142,7 @@ async fn answer<P: ProbeFn>(app: &App<P>, query: Option<&str>, headers: &HeaderM
     };
     let target = match selected(&current, &params) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err((status, why)) => return text(status, why),
     };
     let (budget, slack) = match budget(headers, target.settings.timeout) {
         Ok(b) => b,
@@ -189,13 +189,14 @@ async fn answer<P: ProbeFn>(app: &App<P>, query: Option<&str>, headers: &HeaderM
     response
 }
 
-/// The target named by the request, with its region and model checked.
+/// The target named by the request, with its region and model checked; else the status and
+/// text of the answer.
 fn selected<'a, P>(
     current: &'a Generation<P>,
     params: &ProbeParams,
-) -> Result<&'a Target, Response> {
+) -> Result<&'a Target, (StatusCode, String)> {
     let Some(target) = current.config.target(&params.target) else {
-        return Err(text(
+        return Err((
             StatusCode::NOT_FOUND,
             format!(
                 "unknown target {:?}: not in the configuration\n",
@@ -206,7 +207,7 @@ fn selected<'a, P>(
     if let Some(r) = &params.region
         && !target.regions.contains(r)
     {
-        return Err(text(
+        return Err((
             StatusCode::BAD_REQUEST,
             format!(
                 "region {r:?} is not configured for target {:?}\n",
@@ -217,7 +218,7 @@ fn selected<'a, P>(
     if let Some(m) = &params.model
         && !target.models.contains(m)
     {
-        return Err(text(
+        return Err((
             StatusCode::BAD_REQUEST,
             format!(
                 "model {m:?} is not configured for target {:?}\n",
