@@ -172,7 +172,8 @@ impl OnDemand {
         Some(Admission(self))
     }
 
-    /// Probes the job's tuples, at most the `/probe` share at once; sorted by key.
+    /// Probes the job's tuples, at most the `/probe` share (and the target's own `concurrency`)
+    /// at once; sorted by key.
     pub async fn probe<P: ProbeFn>(&self, job: Job<'_, P>) -> Vec<TupleOutcome> {
         let (share, size) = self.share(&job);
         let round = job.prober.new_round();
@@ -189,7 +190,7 @@ impl OnDemand {
                     },
                 }
             })
-            .buffer_unordered(size)
+            .buffer_unordered(size.min(job.target.settings.concurrency).max(1))
             .collect()
             .await;
         out.sort_by(|a, b| a.key.cmp(&b.key));
