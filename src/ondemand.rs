@@ -233,12 +233,15 @@ impl OnDemand {
     ) -> TupleOutcome {
         let target = job.target;
         let invoke_on = target.settings.invoke != InvokeMode::None;
-        let mut held: Option<OwnedMutexGuard<Option<Cached>>> =
-            Some(self.slot(key).lock_owned().await);
-        let reuse = match (&held, invoke_on) {
-            (Some(own), true) => self.freshest(key, own.as_ref(), target.settings.invoke_interval),
-            _ => None,
+        // Only a probe that may invoke takes the tuple's slot (and keeps it while it invokes).
+        let mut held: Option<OwnedMutexGuard<Option<Cached>>> = if invoke_on {
+            Some(self.slot(key).lock_owned().await)
+        } else {
+            None
         };
+        let reuse = held
+            .as_ref()
+            .and_then(|own| self.freshest(key, own.as_ref(), target.settings.invoke_interval));
         if reuse.is_some() {
             held = None;
         }
