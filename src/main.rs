@@ -203,10 +203,11 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
         let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
         diagnose::diagnose(&prober, &tuples).await
     });
-    match output {
-        DiagnoseOutput::Text => print!("{}", diagnose::render::text(&result)),
-        DiagnoseOutput::Json => println!("{}", diagnose::render::json(&result)),
-    }
+    let text = match output {
+        DiagnoseOutput::Text => diagnose::render::text(&result),
+        DiagnoseOutput::Json => format!("{}\n", diagnose::render::json(&result)),
+    };
+    write_quietly(&mut std::io::stdout().lock(), &text);
     if result.passed {
         ExitCode::SUCCESS
     } else {
