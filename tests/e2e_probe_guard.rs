@@ -194,7 +194,7 @@ fn two_hundred_concurrent_probes_of_one_tuple_pay_for_one_invocation() {
     assert_eq!(ok.len() + refused.len(), 200, "only 200 and 429 answers");
     assert!(!ok.is_empty());
     assert!(
-        refused.len() >= 100,
+        refused.len() >= 50,
         "only {} of 200 refused with 4 in flight",
         refused.len()
     );

@@ -33,7 +33,7 @@ pub const REUSED_HEADER: &str = "x-probe-invoke-reused";
 /// `Retry-After` of a refused request, in seconds.
 pub const RETRY_AFTER_SECONDS: u64 = 1;
 /// How long a probe may overrun a scraper's budget before it is abandoned.
-const SCRAPE_SLACK: Duration = Duration::from_millis(250);
+const SCRAPE_SLACK: Duration = Duration::from_millis(100);
 
 /// Parsed `/probe` parameters.
 #[derive(Debug, Default, PartialEq)]
