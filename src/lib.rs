@@ -22,3 +22,4 @@ pub mod reason;
 pub mod schedule;
 pub mod shutdown;
 pub mod sim;
+pub mod web;

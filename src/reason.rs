@@ -1,10 +1,16 @@
 //! The failure taxonomy of the contract: every failed layer gets exactly one [`Reason`], and each
-//! reason has one [`Class`], one fix and at most one [`Cause`]. Classification of AWS errors
-//! lives here too.
+//! reason has one [`Class`], one fix and at most one [`Cause`]. How AWS's answers map onto it is
+//! in the submodules: [`classify`](fn@classify) (codes, statuses, then what the message says, by
+//! `wording`), [`classify_availability`] and [`classify_credential_chain`].
 
 use std::fmt;
 
-/// The four probe layers, in order.
+mod classify;
+mod wording;
+
+pub use classify::{classify, classify_availability, classify_credential_chain, error_code_label};
+
+/// The five probe layers, in order (`invoke_stream` is optional, off by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
@@ -12,15 +18,23 @@ pub enum Layer {
     AssumeRole,
     ModelAccess,
     Invoke,
+    InvokeStream,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [
+    pub const ALL: [Layer; 5] = [
         Layer::Credentials,
         Layer::AssumeRole,
         Layer::ModelAccess,
         Layer::Invoke,
+        Layer::InvokeStream,
     ];
+
+    /// The paid layers (`invoke`, `invoke_stream`): they run at most once per
+    /// `invoke_interval`, and their last result stands in between.
+    pub fn is_invocation(self) -> bool {
+        matches!(self, Layer::Invoke | Layer::InvokeStream)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -28,6 +42,7 @@ impl Layer {
             Layer::AssumeRole => "assume_role",
             Layer::ModelAccess => "model_access",
             Layer::Invoke => "invoke",
+            Layer::InvokeStream => "invoke_stream",
         }
     }
 }
@@ -66,13 +81,14 @@ impl fmt::Display for Class {
     }
 }
 
-/// Every reason of the contract (`reasons.md`).
+/// Every reason of the contract (`docs/reasons.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     NoCredentials,
     InvalidCredentials,
     ExpiredCredentials,
+    ClockSkew,
     SourceAccountMismatch,
     RegionDisabled,
     AssumeRoleNotPermitted,
@@ -101,10 +117,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 29] = [
         Reason::NoCredentials,
         Reason::InvalidCredentials,
         Reason::ExpiredCredentials,
+        Reason::ClockSkew,
         Reason::SourceAccountMismatch,
         Reason::RegionDisabled,
         Reason::AssumeRoleNotPermitted,
@@ -137,6 +154,7 @@ impl Reason {
             Reason::NoCredentials => "no_credentials",
             Reason::InvalidCredentials => "invalid_credentials",
             Reason::ExpiredCredentials => "expired_credentials",
+            Reason::ClockSkew => "clock_skew",
             Reason::SourceAccountMismatch => "source_account_mismatch",
             Reason::RegionDisabled => "region_disabled",
             Reason::AssumeRoleNotPermitted => "assume_role_not_permitted",
@@ -169,6 +187,7 @@ impl Reason {
         use Reason::*;
         match self {
             NoCredentials
+            | ClockSkew
             | SourceAccountMismatch
             | RegionDisabled
             | SessionDurationExceeded
@@ -203,7 +222,7 @@ impl fmt::Display for Reason {
 }
 
 impl Reason {
-    /// The fix to print for this reason (`reasons.md`).
+    /// The fix to print for this reason (`docs/reasons.md`).
     pub fn fix(self) -> &'static str {
         use Reason::*;
         match self {
@@ -212,6 +231,9 @@ impl Reason {
             }
             InvalidCredentials => "the source's keys are wrong or deleted; rotate them",
             ExpiredCredentials => "refresh the source session (SSO login, instance role)",
+            ClockSkew => {
+                "synchronise this host's clock (NTP/chrony); SigV4 signs with the local time"
+            }
             SourceAccountMismatch => "the credentials belong to another account than configured",
             RegionDisabled => {
                 "activate STS in that region for the caller's account, or use another region's endpoint"
@@ -266,7 +288,8 @@ impl Reason {
             }
             ModelEndOfLife => "the model version is retired; change the model id",
             AccountNotAuthorized => {
-                "the account itself is blocked from this operation in this region; open a support case"
+                "the account is blocked from this model or operation in this region, whatever IAM \
+                 says; open a support case or ask your AWS account team to enable it"
             }
             DailyTokenQuotaExhausted => {
                 "the account's daily token quota is used up or zero; request a quota increase"
@@ -342,257 +365,9 @@ impl Reason {
             | ModelEndOfLife
             | AccountNotAuthorized
             | DailyTokenQuotaExhausted => Some(Cause::ModelAccess),
-            // Credentials, AWS's side, the request, and assume_role_denied's ambiguity.
+            // Credentials, this host's clock, AWS's side, the request, and assume_role_denied's
+            // ambiguity.
             _ => None,
         }
     }
-}
-
-/// Error codes of rejected credentials.
-const INVALID_CREDENTIAL_CODES: &[&str] = &[
-    "InvalidClientTokenId",
-    "UnrecognizedClientException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidSignatureException",
-    "MissingAuthenticationToken",
-    "MissingAuthenticationTokenException",
-];
-const EXPIRED_CREDENTIAL_CODES: &[&str] =
-    &["ExpiredToken", "ExpiredTokenException", "RequestExpired"];
-const THROTTLING_CODES: &[&str] = &[
-    "ThrottlingException",
-    "Throttling",
-    "TooManyRequestsException",
-    "ThrottledException",
-    "RequestLimitExceeded",
-    "RequestThrottled",
-    "RequestThrottledException",
-    "SlowDown",
-];
-const UNAVAILABLE_CODES: &[&str] = &[
-    "ServiceUnavailableException",
-    "ServiceUnavailable",
-    "InternalServerException",
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
-    "ModelNotReadyException",
-    "ModelTimeoutException",
-];
-
-/// Lower-cases a message and folds typographic apostrophes and quotes into ASCII ones, so that
-/// fragments match whatever the wording's vintage.
-fn normalize(message: &str) -> String {
-    message
-        .chars()
-        .map(|c| match c {
-            '\u{2019}' | '\u{2018}' | '\u{02bc}' | '\u{00b4}' | '`' => '\'',
-            '\u{201c}' | '\u{201d}' => '"',
-            c if c.is_whitespace() => ' ',
-            c => c,
-        })
-        .collect::<String>()
-        .to_lowercase()
-}
-
-fn any_of(haystack: &str, needles: &[&str]) -> bool {
-    needles.iter().any(|n| haystack.contains(n))
-}
-
-/// Classifies an AWS answer into exactly one [`Reason`] (`reasons.md`).
-///
-/// `layer` is the layer whose call received the answer, `code` the AWS error code (as the SDK
-/// parsed it, namespace stripped), `status` the HTTP status and `message` the AWS message.
-///
-/// Order: credential codes (a signature problem says nothing about permissions), then stable,
-/// case-insensitive message fragments (policy denies before grants, because a deny is the
-/// most specific fact AWS tells), then the code alone, then the HTTP status.
-///
-/// Fallbacks when the message is new (never a reason the code contradicts):
-/// - `AccessDenied` on `assume_role` → `assume_role_denied` (AWS's own ambiguous answer);
-/// - `AccessDeniedException` on `model_access`/`invoke` → `bedrock_not_permitted` (an IAM
-///   permission is the documented cause of that code on Bedrock);
-/// - `ResourceNotFoundException` on `model_access`/`invoke` → `model_not_in_region`;
-/// - any other `ValidationException`/`ValidationError` → `validation_error`;
-/// - unknown code: 429 → `throttled`, 5xx → `service_unavailable`, otherwise `unknown`.
-pub fn classify(layer: Layer, code: Option<&str>, status: Option<u16>, message: &str) -> Reason {
-    let code = code.map(str::trim).unwrap_or("");
-    let m = normalize(message);
-    let bedrock_layer = matches!(layer, Layer::ModelAccess | Layer::Invoke);
-
-    // 1. Credentials the service did not accept.
-    if INVALID_CREDENTIAL_CODES.contains(&code) {
-        return Reason::InvalidCredentials;
-    }
-    if EXPIRED_CREDENTIAL_CODES.contains(&code) {
-        return Reason::ExpiredCredentials;
-    }
-    if code == "RegionDisabledException" {
-        return Reason::RegionDisabled;
-    }
-
-    // 2. Explicit denies, most specific first.
-    if m.contains("explicit deny") {
-        if any_of(&m, &["service control policy", "resource control policy"]) {
-            return Reason::ScpDenied;
-        }
-        if m.contains("role trust policy") && layer == Layer::AssumeRole {
-            return Reason::TrustPolicyDenied;
-        }
-        return Reason::ExplicitDeny;
-    }
-
-    // 3. Bedrock model-access conditions with stable wordings.
-    if any_of(
-        &m,
-        &[
-            "aws-marketplace:",
-            "aws marketplace",
-            "model access is denied due to",
-        ],
-    ) {
-        return Reason::MarketplaceSubscriptionRequired;
-    }
-    if any_of(
-        &m,
-        &[
-            "use case details have not been submitted",
-            "use-case details have not been submitted",
-            "use case form",
-            "use-case form",
-        ],
-    ) {
-        return Reason::UseCaseFormRequired;
-    }
-    if m.contains("marked by provider as legacy") {
-        return Reason::ModelLegacyNoAccess;
-    }
-    if any_of(&m, &["reached the end of its life", "end of its life"]) {
-        return Reason::ModelEndOfLife;
-    }
-    if any_of(
-        &m,
-        &[
-            "on-demand throughput isn't supported",
-            "on-demand throughput is not supported",
-            "on-demand throughput isnt supported",
-        ],
-    ) {
-        return Reason::InferenceProfileRequired;
-    }
-    if any_of(
-        &m,
-        &[
-            "could not resolve the foundation model",
-            "provided model identifier is invalid",
-        ],
-    ) {
-        return Reason::ModelNotInRegion;
-    }
-    if any_of(
-        &m,
-        &[
-            "don't have access to the model",
-            "do not have access to the model",
-            "dont have access to the model",
-            "your account is not authorized to invoke this api operation",
-        ],
-    ) {
-        return Reason::ModelAccessNotGranted;
-    }
-    if m.contains("too many tokens per day") {
-        return Reason::DailyTokenQuotaExhausted;
-    }
-    if bedrock_layer && m.contains("operation not allowed") {
-        return Reason::AccountNotAuthorized;
-    }
-
-    // 4. AssumeRole.
-    if layer == Layer::AssumeRole {
-        if any_of(&m, &["durationseconds exceeds", "maxsessionduration"]) {
-            return Reason::SessionDurationExceeded;
-        }
-        if code == "AccessDenied" || code == "AccessDeniedException" {
-            if m.contains("no role trust policy allows") {
-                return Reason::TrustPolicyDenied;
-            }
-            if m.contains("no identity-based policy allows") {
-                return Reason::AssumeRoleNotPermitted;
-            }
-            return Reason::AssumeRoleDenied;
-        }
-    }
-
-    // 5. Missing Bedrock permission (with or without a "because" clause).
-    // An AccessDeniedException whose message matched nothing above ("is not authorized to
-    // perform: bedrock:…", with "no identity-based policy allows" or no "because" at all, or a
-    // wording not seen yet): a policy does not allow the Bedrock action, the documented cause
-    // of this code on Bedrock.
-    if bedrock_layer && (code == "AccessDeniedException" || code == "AccessDenied") {
-        return Reason::BedrockNotPermitted;
-    }
-
-    // 6. The code alone.
-    if THROTTLING_CODES.contains(&code) {
-        return Reason::Throttled;
-    }
-    if UNAVAILABLE_CODES.contains(&code) {
-        return Reason::ServiceUnavailable;
-    }
-    if code == "ValidationException" || code == "ValidationError" {
-        return Reason::ValidationError;
-    }
-    if bedrock_layer && code == "ResourceNotFoundException" {
-        return Reason::ModelNotInRegion;
-    }
-
-    // 7. The status alone.
-    match status {
-        Some(429) => Reason::Throttled,
-        Some(s) if (500..600).contains(&s) => Reason::ServiceUnavailable,
-        _ => Reason::Unknown,
-    }
-}
-
-/// Classifies the statuses of GetFoundationModelAvailability (`reasons.md`): `None` when the
-/// model is available to the account in the region.
-///
-/// Order: a model not offered in the region makes every other status moot; an agreement in
-/// `ERROR` or `PENDING` explains a missing authorization better than the authorization itself;
-/// then `NOT_AUTHORIZED` / entitlement `NOT_AVAILABLE`. Agreement `AVAILABLE` and
-/// `NOT_AVAILABLE` pass (third-party models subscribe at first invocation).
-pub fn classify_availability(
-    agreement: &str,
-    authorization: &str,
-    entitlement: &str,
-    region: &str,
-) -> Option<Reason> {
-    let is = |value: &str, wanted: &str| value.trim().eq_ignore_ascii_case(wanted);
-    if is(region, "NOT_AVAILABLE") {
-        return Some(Reason::ModelNotInRegion);
-    }
-    if is(agreement, "ERROR") {
-        return Some(Reason::MarketplaceSubscriptionRequired);
-    }
-    if is(agreement, "PENDING") {
-        return Some(Reason::ModelAccessPending);
-    }
-    if is(authorization, "NOT_AUTHORIZED") || is(entitlement, "NOT_AVAILABLE") {
-        return Some(Reason::ModelAccessNotGranted);
-    }
-    None
-}
-
-/// The `error_code` label value for an AWS error code: the code when it looks like one
-/// (`^[A-Za-z][A-Za-z0-9.]{0,63}$`), `"other"` when it does not, `""` when there is none.
-pub fn error_code_label(code: Option<&str>) -> &str {
-    let Some(code) = code.filter(|c| !c.is_empty()) else {
-        return "";
-    };
-    let mut chars = code.chars();
-    let valid = code.len() <= 64
-        && chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '.');
-    if valid { code } else { "other" }
 }

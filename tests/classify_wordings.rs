@@ -1,6 +1,13 @@
 //! The classifier must survive the wordings AWS actually varies: typographic apostrophes,
 //! messages with and without the "because …" clause, the denying policy's ARN appended, other
 //! operations, ids and models, and codes it has never seen.
+//!
+//! Three kinds of rows: the wordings below in `table()` (variants of the fixtures' texts);
+//! `seen_elsewhere()`, texts quoted verbatim by a source but not replayable as a fixture (another
+//! service's envelope, a stream event, another endpoint), each with its source; and
+//! `reconstructed()`, wordings no source quotes whole, built from the fragments and shapes that
+//! sources do show, each marked RECONSTRUCTED with what it rests on. A verbatim HTTP answer
+//! belongs in `tests/fixtures/aws/` instead, replayed through the real SDK.
 
 use bedrock_access_exporter::reason::{
     Class, Layer, Reason, classify, classify_availability, error_code_label,
@@ -101,6 +108,198 @@ fn table() -> Vec<Case> {
     ]
 }
 
+/// (layer, code, status, message, expected reason, where the text comes from)
+type Sourced = (
+    Layer,
+    Option<&'static str>,
+    Option<u16>,
+    &'static str,
+    Reason,
+    &'static str,
+);
+
+/// Verbatim texts that cannot be replayed as a fixture of STS or Bedrock: (layer, code, status,
+/// message, expected reason, source).
+fn seen_elsewhere() -> Vec<Sourced> {
+    vec![
+        (
+            Credentials,
+            Some("RequestTimeTooSkewed"),
+            Some(403),
+            "The difference between the request time and the current time is too large.",
+            ClockSkew,
+            "S3 (aws/aws-sdk-php#612, 2015-06-04; versity/versitygw#1514, 2025-09-03); STS and Bedrock answer a skewed clock with a signature error instead",
+        ),
+        (
+            Invoke,
+            Some("RequestTimeTooSkewed"),
+            Some(403),
+            "The difference between the request time and the server's time is too large.",
+            ClockSkew,
+            "an S3-compatible store (koderover/zadig#1660, 2022-06-09): the code alone says it",
+        ),
+        (
+            Invoke,
+            Some("InvalidSignatureException"),
+            Some(400),
+            "Signature expired: 20140325T143453Z is now earlier than 20140325T143751Z (20140325T145251Z - 15 min.)",
+            ClockSkew,
+            "a REST-JSON service of 2014 answering 400 (aws/aws-sdk-js#254, 2014-03-25)",
+        ),
+        (
+            Invoke,
+            Some("ModelStreamErrorException"),
+            None,
+            "Model produced invalid sequence as part of ToolUse",
+            ServiceUnavailable,
+            "a ConverseStream error event (find_string id 58083082762, 58637772697): the stream layer will classify it like this answer",
+        ),
+        (
+            Invoke,
+            Some("access_denied"),
+            Some(401),
+            "openai.gpt-5.5 is not available for this account. You can explore other available models on Amazon Bedrock. For additional access options, contact AWS Sales at https://aws.amazon.com/contact-us/sales-support/",
+            AccountNotAuthorized,
+            "the bedrock-mantle OpenAI-compatible endpoint (find_string id 55404793644): same sentence, another code",
+        ),
+        (
+            Invoke,
+            Some("AccessDeniedException"),
+            Some(403),
+            "Your account is not authorized to invoke this API operation with a prompt resource.",
+            ModelAccessNotGranted,
+            "coder/code-server#7959 (InvokeModel with a managed prompt ARN, 2026-08-20): the 2023 grant text, lengthened",
+        ),
+        (
+            Invoke,
+            Some("ValidationException"),
+            Some(400),
+            "Invocation of model ID anthropic.claude-sonnet-4-6 with on-demand throughput isn't supported. Retry your request with the ID or ARN of an inference profile that contains this model.",
+            InferenceProfileRequired,
+            "gethouston/houston#1381 (2026-08-21): the ASCII apostrophe that defeated an `is not supported` pattern there",
+        ),
+    ]
+}
+
+/// RECONSTRUCTED wordings: no source quotes them whole. (layer, code, status, message, expected
+/// reason, what the row rests on).
+fn reconstructed() -> Vec<Sourced> {
+    vec![
+        (
+            Credentials,
+            Some("RequestInTheFuture"),
+            Some(400),
+            "Request is not yet valid",
+            ClockSkew,
+            "RECONSTRUCTED: EC2's clock code, one of the codes the SDKs treat as clock skew; the message is a guess, the code alone decides",
+        ),
+        (
+            Invoke,
+            Some("InvalidSignatureException"),
+            Some(403),
+            "SIGNATURE EXPIRED: 20260101T000000Z IS NOW EARLIER THAN 20260101T000500Z (20260101T001000Z - 5 MIN.)",
+            ClockSkew,
+            "RECONSTRUCTED: the fixtures' text in upper case",
+        ),
+        (
+            ModelAccess,
+            None,
+            Some(403),
+            "Signature not yet current: 20260101T001000Z is still later than 20260101T000500Z (20260101T000000Z + 5 min.)",
+            ClockSkew,
+            "RECONSTRUCTED: the control plane's answer with no parsable code (the message alone decides)",
+        ),
+        (
+            Invoke,
+            Some("AccessDeniedException"),
+            Some(403),
+            "Your AWS Marketplace subscription for this model is still being processed. Try again after 15 minutes.",
+            ModelAccessPending,
+            "RECONSTRUCTED: the documented MPAgreementBeingCreated cause without its first sentence, with the documented solution appended",
+        ),
+        (
+            ModelAccess,
+            Some("AccessDeniedException"),
+            Some(403),
+            "The AWS Marketplace agreement for this model is being created. Please try again later.",
+            ModelAccessPending,
+            "RECONSTRUCTED: the same state worded for the agreement (docs/reasons.md: \"still being created or processed\")",
+        ),
+        (
+            Invoke,
+            Some("AccessDeniedException"),
+            Some(403),
+            "anthropic.claude-sonnet-5 is not available for this account. Contact AWS Sales for access.",
+            AccountNotAuthorized,
+            "RECONSTRUCTED: a source quotes only \"AccessDeniedException: ... is not available for this account ... contact AWS Sales\" (find_string id 55747339185)",
+        ),
+        (
+            Invoke,
+            Some("AccessDeniedException"),
+            Some(403),
+            "Your account is not authorized to invoke this model.",
+            AccountNotAuthorized,
+            "RECONSTRUCTED: the first sentence of the payment-instrument fixture alone, as troubleshooting notes quote it",
+        ),
+        (
+            Invoke,
+            Some("ValidationException"),
+            Some(400),
+            "Operation not allowed.",
+            AccountNotAuthorized,
+            "RECONSTRUCTED: the fixture's text with a final period",
+        ),
+        (
+            Invoke,
+            Some("ValidationException"),
+            Some(400),
+            "Model doesn\u{2019}t support on\u{2011}demand throughput",
+            InferenceProfileRequired,
+            "RECONSTRUCTED: the 2024 wording with a typographic apostrophe and a non-breaking hyphen",
+        ),
+        (
+            Invoke,
+            Some("ValidationException"),
+            Some(400),
+            "Invocation of model ID us.amazon.nova-premier-v1:0 with on-demand throughput is not supported.",
+            InferenceProfileRequired,
+            "RECONSTRUCTED: \"is not\" spelled out",
+        ),
+        (
+            Invoke,
+            Some("ModelErrorException"),
+            Some(424),
+            "Received client error (400) from primary with message \"{\\\"error\\\": \\\"bad input\\\"}\"",
+            ServiceUnavailable,
+            "RECONSTRUCTED: an imported model's container error (the body carries originalStatusCode/resourceName per the SDK model); the code decides",
+        ),
+        (
+            Invoke,
+            Some("SomethingNewException"),
+            Some(424),
+            "",
+            ServiceUnavailable,
+            "RECONSTRUCTED: a code not seen yet with Bedrock's 424 Failed Dependency, a model's own failure",
+        ),
+        (
+            Invoke,
+            Some("overloaded_error"),
+            Some(529),
+            "The model is temporarily unable to process the request because of high demand.",
+            ServiceUnavailable,
+            "RECONSTRUCTED: the troubleshooting page's overloaded_error (HTTP 529) with its documented cause as message",
+        ),
+        (
+            Invoke,
+            Some("ServiceQuotaExceededException"),
+            Some(400),
+            "Your request exceeds the service quota for your account. You can view your quotas at Viewing service quotas. You can resubmit your request later.",
+            Throttled,
+            "RECONSTRUCTED: the SDK model's documentation of the exception, used as message",
+        ),
+    ]
+}
+
 #[test]
 fn every_known_wording_variant_gets_its_reason() {
     let mut problems = Vec::new();
@@ -198,4 +397,74 @@ fn every_reason_has_its_own_fix() {
         assert!(!r.fix().is_empty(), "{r}");
         assert!(seen.insert(r.fix()), "{r} shares its fix text");
     }
+}
+
+#[test]
+fn texts_seen_outside_sts_and_bedrock_get_their_reason() {
+    let mut problems = Vec::new();
+    for (layer, code, status, message, want, source) in seen_elsewhere() {
+        let got = classify(layer, code, status, message);
+        if got != want {
+            problems.push(format!(
+                "{layer} {code:?} {message:?}: got {got}, want {want} ({source})"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn reconstructed_wordings_get_their_reason() {
+    let mut problems = Vec::new();
+    for (layer, code, status, message, want, basis) in reconstructed() {
+        assert!(
+            basis.starts_with("RECONSTRUCTED"),
+            "{message:?} is not marked"
+        );
+        let got = classify(layer, code, status, message);
+        if got != want {
+            problems.push(format!(
+                "{layer} {code:?} {message:?}: got {got}, want {want} ({basis})"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_signature_refused_for_its_time_is_the_clock_and_a_mismatched_one_is_the_keys() {
+    let late = "Signature expired: 20250130T203827Z is now earlier than 20250130T204131Z (20250130T204631Z - 5 min.)";
+    let wrong = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.";
+    for (layer, code) in [
+        (Credentials, "SignatureDoesNotMatch"),
+        (AssumeRole, "SignatureDoesNotMatch"),
+        (ModelAccess, "InvalidSignatureException"),
+        (Invoke, "InvalidSignatureException"),
+    ] {
+        let skewed = classify(layer, Some(code), Some(403), late);
+        assert_eq!(skewed, ClockSkew, "{layer} {code}");
+        assert_eq!(skewed.class(), Class::Configuration);
+        assert_eq!(skewed.cause(), None, "the keys and policies are fine");
+        assert_eq!(
+            classify(layer, Some(code), Some(403), wrong),
+            InvalidCredentials,
+            "{layer} {code}"
+        );
+    }
+}
+
+#[test]
+fn a_subscription_still_being_processed_is_pending_not_a_missing_marketplace_permission() {
+    let pending = "Your account is not authorized to access this model. Your AWS Marketplace subscription for this model is still being processed";
+    let refused = "Model access is denied due to IAM user or service role is not authorized to perform the required AWS Marketplace actions (aws-marketplace:ViewSubscriptions, aws-marketplace:Subscribe) to enable access to this model. Refer to the Amazon Bedrock documentation for further details. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 5 minutes.";
+    let ade = Some("AccessDeniedException");
+    assert_eq!(
+        classify(Invoke, ade, Some(403), pending),
+        ModelAccessPending
+    );
+    assert_eq!(ModelAccessPending.class(), Class::Transient);
+    assert_eq!(
+        classify(Invoke, ade, Some(403), refused),
+        MarketplaceSubscriptionRequired
+    );
 }

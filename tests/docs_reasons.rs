@@ -43,7 +43,9 @@ fn rendered_table() -> String {
          | --- | --- | --- | --- |\n",
     );
     for reason in Reason::ALL {
-        let cause = reason.cause().map_or("the failed call itself", |c| c.describe());
+        let cause = reason
+            .cause()
+            .map_or("the failed call itself", |c| c.describe());
         let _ = writeln!(
             out,
             "| `{}` | {} | {} | {} |",

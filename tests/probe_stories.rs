@@ -204,6 +204,52 @@ async fn between_invoke_intervals_the_paid_layer_is_skipped_and_its_last_result_
 }
 
 #[tokio::test]
+async fn the_streaming_layer_is_paid_too_it_runs_with_invoke_and_reads_a_refusal_like_invoke() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "ConverseStream",
+        vec![Reply::from_fixture(
+            "invoke--model_access_not_granted--dont-have-access-conversestream",
+        )],
+    );
+    let mut target = support::target("prod", Some(ROLE_ARN));
+    target.settings.stream = true;
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    // Between invoke intervals: neither paid layer runs.
+    let skipped = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), false)
+        .await;
+    assert_eq!(skipped.layers.len(), 3);
+    assert_eq!(replay.count("Converse") + replay.count("ConverseStream"), 0);
+    // Due: both run; the streaming refusal is the same reason invoke would report.
+    let report = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), true)
+        .await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, None),
+            (Layer::Invoke, None),
+            (Layer::InvokeStream, Some(Reason::ModelAccessNotGranted)),
+        ]
+    );
+    assert_eq!(replay.count("ConverseStream"), 1);
+    let stream = &report.layers[4];
+    assert!(
+        stream.call.starts_with(&format!(
+            "bedrock-runtime:ConverseStream {MODEL} region=us-east-1 maxTokens=1"
+        )),
+        "{}",
+        stream.call
+    );
+    // Tokens are those of the plain invocation (the refused stream used none).
+    assert_eq!(report.tokens, Some((8, 1)));
+}
+
+#[tokio::test]
 async fn with_model_access_off_only_the_invocation_judges_the_model() {
     let replay = Replay::healthy().await;
     let mut target = support::target("prod", Some(ROLE_ARN));
@@ -251,6 +297,105 @@ async fn a_model_access_grant_missing_is_reported_while_invoke_still_runs_as_gro
         report.availability.map(|a| a.authorization).as_deref(),
         Some("NOT_AUTHORIZED")
     );
+}
+
+#[tokio::test]
+async fn an_activation_in_progress_is_pending_on_both_layers_not_a_missing_permission() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "GetFoundationModelAvailability",
+        vec![Reply::from_fixture(
+            "model_access--model_access_pending--availability-pending",
+        )],
+    );
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--model_access_pending--mp-agreement-being-created",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, Some(Reason::ModelAccessPending)),
+            (Layer::Invoke, Some(Reason::ModelAccessPending)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_account_aws_refuses_fails_invoke_although_the_control_plane_says_authorized() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--account_not_authorized--not-available-for-this-account",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, None),
+            (Layer::Invoke, Some(Reason::AccountNotAuthorized)),
+        ]
+    );
+    assert_eq!(
+        report.availability.map(|a| a.authorization).as_deref(),
+        Some("AUTHORIZED")
+    );
+}
+
+#[tokio::test]
+async fn a_host_clock_that_is_off_fails_credentials_with_clock_skew_not_with_bad_keys() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "GetCallerIdentity",
+        vec![Reply::from_fixture(
+            "credentials--clock_skew--sts-not-yet-current",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report),
+        vec![(Layer::Credentials, Some(Reason::ClockSkew))]
+    );
+    assert_eq!(
+        Reason::ClockSkew.fix(),
+        "synchronise this host's clock (NTP/chrony); SigV4 signs with the local time"
+    );
+    assert_eq!(replay.count("AssumeRole"), 0, "the gate stops the probe");
+    assert_eq!(replay.bedrock_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_model_failing_on_bedrocks_side_is_service_unavailable_not_unknown() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "Converse",
+        vec![Reply::from_fixture(
+            "invoke--service_unavailable--model-error-tooluse",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert_eq!(
+        reasons(&report)[3],
+        (Layer::Invoke, Some(Reason::ServiceUnavailable))
+    );
+    let LayerStatus::Failed(failure) = &report.layers[3].status else {
+        panic!("invoke passed: {report:?}");
+    };
+    assert_eq!(failure.http_status, Some(424));
+    assert_eq!(failure.error_code.as_deref(), Some("ModelErrorException"));
 }
 
 #[tokio::test]

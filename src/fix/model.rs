@@ -32,6 +32,9 @@ pub(super) fn line(reason: Reason, cx: &FixContext<'_>) -> Option<String> {
         Reason::UseCaseFormRequired => format!(
             "submit the Anthropic use-case form once for {acct} (or the organisation's management account)"
         ),
+        Reason::AccountNotAuthorized => format!(
+            "{acct} is blocked from {model} in {region}, whatever IAM says; open a support case or ask your AWS account team to enable it"
+        ),
         _ => return None,
     })
 }
@@ -114,7 +117,7 @@ pub fn wait(cx: &FixContext<'_>) -> Fix {
     let mut fix = Fix::new(
         FixKind::Wait,
         format!(
-            "Access to {model} in account {} region {} is being activated (agreement PENDING): wait a few minutes and re-check.",
+            "Access to {model} in account {} region {} is being activated (the agreement or the AWS Marketplace subscription is still being processed): wait a few minutes and re-check; AWS says to retry every 15 minutes and to contact AWS Support if it lasts.",
             cx.target_account,
             cx.region()
         ),
@@ -125,6 +128,31 @@ pub fn wait(cx: &FixContext<'_>) -> Fix {
     fix.commands.push(format!(
         "aws bedrock get-foundation-model-availability --model-id {model} --region {}",
         cx.region()
+    ));
+    fix
+}
+
+/// AWS refuses the account itself (not a principal): nothing in IAM changes it; AWS Support or
+/// the account team does. The control plane may still say AUTHORIZED.
+pub fn account_blocked(cx: &FixContext<'_>) -> Fix {
+    let model = base_model(cx.model());
+    let r = cx.region();
+    let mut fix = Fix::new(
+        FixKind::Advice,
+        format!(
+            "AWS refuses account {} itself for {model} in {r} (not a principal: no IAM or SCP change helps; the model may not be offered to this account, or the account needs a valid payment instrument or an entitlement). Open a support case or ask your AWS account team to enable it; GetFoundationModelAvailability may still say AUTHORIZED.",
+            cx.target_account
+        ),
+    );
+    fix.account = Some(cx.target_account.clone());
+    fix.region = Some(r.to_string());
+    fix.model = Some(model.to_string());
+    fix.console = Some(format!(
+        "AWS console of account {} → AWS Support → Create case (account and billing, or technical: Amazon Bedrock): https://support.console.aws.amazon.com/support/home#/case/create",
+        cx.target_account
+    ));
+    fix.commands.push(format!(
+        "aws bedrock get-foundation-model-availability --model-id {model} --region {r}"
     ));
     fix
 }
@@ -311,6 +339,7 @@ pub fn structured(reason: Reason, cx: &FixContext<'_>, facts: &ModelFacts<'_>) -
         Reason::ModelLegacyNoAccess | Reason::ModelEndOfLife => {
             replace_model(cx, reason, facts.alternatives)
         }
+        Reason::AccountNotAuthorized => account_blocked(cx),
         other => super::advice(other.fix()),
     }
 }

@@ -8,8 +8,9 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::ctx::Ctx;
+use super::faults::StreamFault;
 use super::wire::{ApiError, Protocol, QueryService};
-use super::{bedrock, iam, runtime, sts};
+use super::{bedrock, iam, runtime, stream, sts};
 
 /// What the request asks for.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub(crate) enum Route {
     GetInferenceProfile(String),
     Converse(String),
     InvokeModel(String),
+    ConverseStream(String),
+    InvokeModelWithResponseStream(String),
 }
 
 impl Route {
@@ -32,7 +35,10 @@ impl Route {
     pub(crate) fn service(&self) -> &'static str {
         match self {
             Route::Query { svc, .. } => svc.signing_name(),
-            Route::Converse(_) | Route::InvokeModel(_) => "bedrock-runtime",
+            Route::Converse(_)
+            | Route::InvokeModel(_)
+            | Route::ConverseStream(_)
+            | Route::InvokeModelWithResponseStream(_) => "bedrock-runtime",
             _ => "bedrock",
         }
     }
@@ -45,6 +51,8 @@ impl Route {
             Route::GetInferenceProfile(_) => "GetInferenceProfile",
             Route::Converse(_) => "Converse",
             Route::InvokeModel(_) => "InvokeModel",
+            Route::ConverseStream(_) => "ConverseStream",
+            Route::InvokeModelWithResponseStream(_) => "InvokeModelWithResponseStream",
         }
     }
     /// The model (or inference profile) identifier in the path, if any.
@@ -54,6 +62,8 @@ impl Route {
             | Route::GetFoundationModel(m)
             | Route::Converse(m)
             | Route::InvokeModel(m)
+            | Route::ConverseStream(m)
+            | Route::InvokeModelWithResponseStream(m)
             | Route::GetInferenceProfile(m) => Some(m),
             _ => None,
         }
@@ -111,17 +121,24 @@ pub(crate) fn route(parts: &Parts, body: &Bytes, proto: Protocol) -> Result<Rout
         }
         (&Method::POST, ["model", id, "converse"]) => Route::Converse(decode_segment(id)?),
         (&Method::POST, ["model", id, "invoke"]) => Route::InvokeModel(decode_segment(id)?),
+        (&Method::POST, ["model", id, "converse-stream"]) => {
+            Route::ConverseStream(decode_segment(id)?)
+        }
+        (&Method::POST, ["model", id, "invoke-with-response-stream"]) => {
+            Route::InvokeModelWithResponseStream(decode_segment(id)?)
+        }
         _ => return Err(unknown()),
     };
     Ok(r)
 }
 
-/// Hands the call to the handler of its route.
+/// Hands the call to the handler of its route; `stream_fault` breaks a response stream.
 pub(crate) fn dispatch(
     ctx: &Ctx,
     route: Route,
     headers: &HeaderMap,
     body: &Bytes,
+    stream_fault: Option<StreamFault>,
 ) -> Result<Response, ApiError> {
     match route {
         Route::Query {
@@ -140,5 +157,9 @@ pub(crate) fn dispatch(
         Route::GetInferenceProfile(p) => bedrock::get_inference_profile(ctx, &p),
         Route::Converse(m) => runtime::converse(ctx, &m, body),
         Route::InvokeModel(m) => runtime::invoke_model(ctx, &m, headers, body),
+        Route::ConverseStream(m) => stream::converse_stream(ctx, &m, body, stream_fault),
+        Route::InvokeModelWithResponseStream(m) => {
+            stream::invoke_model_with_response_stream(ctx, &m, headers, body, stream_fault)
+        }
     }
 }
