@@ -6,10 +6,10 @@
 //! * **Concurrency.** Their probes take permits from the same pool as the background schedule
 //!   (`[probe] concurrency`), and at most [`share_of`] it (half, at least 1) at once, so the
 //!   background keeps the rest; the pool is fair (first come, first served).
-//! * **The paid layer.** Per tuple, `invoke` runs at most once per the target's
-//!   `invoke_interval`, the background schedule's last invocation included: a request within
-//!   that window, or one that arrives while the invocation is running (it waits for it), reuses
-//!   that result ([`Reused`]) and runs only the free layers.
+//! * **The paid layers.** Per tuple, `invoke` (and `invoke_stream` with it) runs at most once
+//!   per the target's `invoke_interval`, the background schedule's last invocation included: a
+//!   request within that window, or one that arrives while the invocation is running (it waits
+//!   for it), reuses those results ([`Reused`]) and runs only the free layers.
 //! * **Budget.** Every tuple finishes by the request's deadline (the pipeline gets what is left
 //!   as its timeout), or is reported unfinished.
 //!
@@ -89,14 +89,15 @@ pub struct Job<'a, P> {
 /// The last invocation a `/probe` made for a tuple.
 #[derive(Debug, Clone)]
 struct Cached {
-    layer: LayerResult,
+    /// The paid layers' results (`invoke`, and `invoke_stream` when it is on).
+    layers: Vec<LayerResult>,
     at: SystemTime,
     ran: Instant,
 }
 
-/// An invoke result fresh enough to reuse.
+/// Paid layers' results fresh enough to reuse.
 struct Reuse {
-    layer: LayerResult,
+    layers: Vec<LayerResult>,
     at: SystemTime,
     origin: Origin,
 }
@@ -253,12 +254,13 @@ impl OnDemand {
             .prober
             .probe(&budgeted, &key.aws_region, &key.model_id, round, run_invoke)
             .await;
+        let paid = paid_layers(&report.layers);
         if let Some(own) = held.as_mut()
             && report.invoke_ran
-            && let Some(layer) = report.layers.iter().find(|l| l.layer == Layer::Invoke)
+            && !paid.is_empty()
         {
             **own = Some(Cached {
-                layer: layer.clone(),
+                layers: paid,
                 at: report.finished_at,
                 ran: Instant::now(),
             });
@@ -266,7 +268,7 @@ impl OnDemand {
         drop(held);
         let reused = match reuse {
             Some(r) if !gates_failed(&report.layers) => {
-                report.layers.push(r.layer);
+                report.layers.extend(r.layers);
                 report.layers.sort_by_key(|l| l.layer);
                 Some(Reused {
                     at: r.at,
@@ -289,7 +291,7 @@ impl OnDemand {
     /// invocation (`own`) or the background schedule's.
     fn freshest(&self, key: &TupleKey, own: Option<&Cached>, window: Duration) -> Option<Reuse> {
         let mine = own.filter(|c| c.ran.elapsed() < window).map(|c| Reuse {
-            layer: c.layer.clone(),
+            layers: c.layers.clone(),
             at: c.at,
             origin: Origin::OnDemand,
         });
@@ -299,9 +301,12 @@ impl OnDemand {
             if age >= window {
                 return None;
             }
-            let layer = s.report.layers.iter().find(|l| l.layer == Layer::Invoke)?;
+            let layers = paid_layers(&s.report.layers);
+            if layers.is_empty() {
+                return None;
+            }
             Some(Reuse {
-                layer: layer.clone(),
+                layers,
                 at,
                 origin: Origin::Background,
             })
@@ -311,6 +316,15 @@ impl OnDemand {
             (m, b) => m.or(b),
         }
     }
+}
+
+/// The results of the paid layers (`invoke`, `invoke_stream`) among `layers`.
+fn paid_layers(layers: &[LayerResult]) -> Vec<LayerResult> {
+    layers
+        .iter()
+        .filter(|l| l.layer.is_invocation())
+        .cloned()
+        .collect()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bedrock_access_exporter::app::{App, ProberFactory};
-use bedrock_access_exporter::config::Config;
+use bedrock_access_exporter::config::{Config, TupleKey};
 use bedrock_access_exporter::daemon::serve;
 use bedrock_access_exporter::metrics::Metrics;
 use bedrock_access_exporter::reason::Layer;
@@ -247,6 +247,59 @@ async fn a_probe_reuses_the_background_schedules_fresh_invocation_and_says_so() 
     let calls = r.prober().calls();
     assert_eq!(calls.len(), 1);
     assert!(!calls[0].run_invoke, "no second paid invocation");
+    r.stop().await;
+}
+
+/// Every layer passes after a second, the streaming layer with invoke.
+fn streaming_prober(_c: Arc<Config>) -> futures::future::BoxFuture<'static, FakeProber> {
+    Box::pin(async {
+        FakeProber::owned(Duration::from_secs(1), |k: &TupleKey, run_invoke: bool| {
+            let mut r = all_passed(k, run_invoke);
+            if run_invoke {
+                r.layers.push(pass(Layer::InvokeStream));
+            }
+            r
+        })
+    })
+}
+
+#[tokio::test]
+async fn a_streaming_tuples_second_probe_reuses_both_paid_layers() {
+    let name = quiet_name("stream", 1, Duration::from_secs(120));
+    let r = Running::start(
+        &format!("{name} us-east-1 {MODEL} stream\n"),
+        Arc::new(streaming_prober),
+    )
+    .await;
+    let path = format!("/probe?target={name}&debug=true");
+    let first = r.get(&path, &[]).await;
+    assert_eq!(first.status().as_u16(), 200);
+    assert!(header(&first, "x-probe-invoke-reused").is_none());
+    let second = r.get(&path, &[]).await;
+    assert_eq!(second.status().as_u16(), 200);
+    assert!(header(&second, "x-probe-invoke-reused").is_some());
+    let trace = second.text().await.unwrap_or_default();
+    assert!(trace.contains("[ok ] invoke_stream"), "{trace}");
+    assert!(
+        trace.contains("invoke: reused from the /probe at "),
+        "{trace}"
+    );
+    let calls = r.prober().calls();
+    assert_eq!(calls.len(), 2);
+    assert!(calls[0].run_invoke);
+    assert!(!calls[1].run_invoke, "no second paid invocation");
+    let gauges = r
+        .get(&format!("/probe?target={name}"), &[])
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        gauges
+            .lines()
+            .any(|l| l.contains("layer=\"invoke_stream\"") && l.ends_with(" 1")),
+        "{gauges}"
+    );
     r.stop().await;
 }
 

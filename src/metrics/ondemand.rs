@@ -7,7 +7,6 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::config::Expect;
 use crate::probe::{LayerStatus, ProbeReport};
-use crate::reason::Layer;
 
 use super::state::probe_success;
 
@@ -70,7 +69,7 @@ impl OnDemandMetrics {
         let layer_failures = counter(
             registry,
             "bedrock_access_exporter_ondemand_layer_failures_total",
-            "Layer failures observed by GET /probe probes, by layer and reason (a reused invoke result is not counted again).",
+            "Layer failures observed by GET /probe probes, by layer and reason (a reused paid result is not counted again).",
             &["layer", "reason"],
         )?;
         for code in CODES {
@@ -123,7 +122,7 @@ impl OnDemandMetrics {
         }
         for l in &report.layers {
             if let LayerStatus::Failed(f) = &l.status
-                && !(reused && l.layer == Layer::Invoke)
+                && !(reused && l.layer.is_invocation())
             {
                 self.layer_failures
                     .with_label_values(&[l.layer.as_str(), f.reason.as_str()])

@@ -287,6 +287,9 @@ pub fn load_lines(path: &Path) -> Result<Config, ConfigError> {
                 if rest.contains(&"deny") {
                     t.settings.expect = Expect::Deny;
                 }
+                if rest.contains(&"stream") {
+                    t.settings.stream = true;
+                }
                 match targets.iter_mut().find(|x| x.name == *name) {
                     Some(x) => {
                         if !x.regions.contains(&region.to_string()) {
