@@ -84,6 +84,7 @@ fn populated() -> Metrics {
             expected_account: None,
         }],
         targets,
+        probe_endpoint: Default::default(),
     };
     let metrics = match Metrics::new() {
         Ok(m) => m,

@@ -360,6 +360,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             expected_account: expected_account.map(str::to_string),
         }],
         targets,
+        probe_endpoint: Default::default(),
     }
 }
 
