@@ -418,7 +418,7 @@ fn the_demo_over_https_tells_every_story_with_the_ca_it_made_up() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once over HTTPS",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
     );
     let failed: Vec<String> = stories()
         .iter()
