@@ -85,6 +85,7 @@ fn populated() -> Metrics {
             api_key: None,
         }],
         targets,
+        probe_endpoint: Default::default(),
     };
     let metrics = match Metrics::new() {
         Ok(m) => m,

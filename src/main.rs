@@ -202,12 +202,18 @@ enum DiagnoseOutput {
 
 /// Every problem of an invalid configuration file, on stderr.
 fn print_config_problems(path: &Path, e: &config::ConfigError) {
-    eprintln!(
-        "{}: invalid, {} problem(s):",
+    let text = format!(
+        "{}: invalid, {} problem(s):\n{e}\n",
         path.display(),
         e.problems.len()
     );
-    eprintln!("{e}");
+    write_quietly(&mut std::io::stderr().lock(), &text);
+}
+
+/// Writes `text`; a closed pipe (`check-config | head -1`) or a full disk ends the output
+/// quietly instead of panicking as `print!` would.
+fn write_quietly(out: &mut dyn std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
@@ -237,10 +243,11 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
         let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
         diagnose::diagnose(&prober, &tuples).await
     });
-    match output {
-        DiagnoseOutput::Text => print!("{}", diagnose::render::text(&result)),
-        DiagnoseOutput::Json => println!("{}", diagnose::render::json(&result)),
-    }
+    let text = match output {
+        DiagnoseOutput::Text => diagnose::render::text(&result),
+        DiagnoseOutput::Json => format!("{}\n", diagnose::render::json(&result)),
+    };
+    write_quietly(&mut std::io::stdout().lock(), &text);
     if result.passed {
         ExitCode::SUCCESS
     } else {
@@ -268,13 +275,14 @@ fn exit_from(r: anyhow::Result<()>) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
-            println!(
-                "{}: valid, {} target(s), {} tuple(s)",
+            let text = format!(
+                "{}: valid, {} target(s), {} tuple(s)\n{}",
                 path.display(),
                 cfg.targets.len(),
-                cfg.tuples().len()
+                cfg.tuples().len(),
+                cfg.describe_tuples()
             );
-            print!("{}", cfg.describe_tuples());
+            write_quietly(&mut std::io::stdout().lock(), &text);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -7,7 +7,12 @@
 //! - `build`: the walk over the raw tree that checks every value and collects every problem,
 //!   one section at a time: `settings` (`[probe]` and each target's settings), `sources`,
 //!   `targets`; `ctx` collects and locates the problems, `values` reads typed values.
-//! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
+//! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names, and
+//!   names (targets, sources) free of control, bidirectional and zero-width characters.
+//! - `limits`: the upper bound of every setting, list and name, and of the file itself; `file`
+//!   reads only a regular file up to that size; `bounds` checks a YAML file's depth and alias
+//!   expansion on its event stream before anything builds a tree from it.
+//! - `endpoint`: `[probe_endpoint]`, the settings of `GET /probe`.
 //!
 //! Choices where `docs/configuration.md` is silent (also documented in `config/example.toml`):
 //! - Environment overrides address list entries by 0-based index or by name
@@ -30,9 +35,13 @@ use std::path::Path;
 use std::time::Duration;
 
 mod api_key;
+mod bounds;
 mod build;
 mod ctx;
+mod endpoint;
 mod env;
+mod file;
+pub mod limits;
 mod locate;
 mod rules;
 mod settings;
@@ -181,6 +190,19 @@ pub struct TupleKey {
     pub model_id: String,
 }
 
+/// `[probe_endpoint]`: how `GET /probe` (on-demand probes) is bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeEndpoint {
+    /// `/probe` requests answered at once; more are refused with 429 and `Retry-After`.
+    pub max_in_flight: usize,
+}
+
+impl Default for ProbeEndpoint {
+    fn default() -> Self {
+        ProbeEndpoint { max_in_flight: 8 }
+    }
+}
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -190,6 +212,8 @@ pub struct Config {
     pub defaults: ProbeSettings,
     pub sources: Vec<Source>,
     pub targets: Vec<Target>,
+    /// `[probe_endpoint]`.
+    pub probe_endpoint: ProbeEndpoint,
 }
 
 /// One problem found in a configuration file.
@@ -325,38 +349,25 @@ pub fn load_with_env(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "the configuration file does not exist".to_string(),
-            std::io::ErrorKind::PermissionDenied => {
-                "the configuration file cannot be read: permission denied".to_string()
-            }
-            _ => format!("the configuration file cannot be read: {e}"),
-        };
-        ConfigError::single(path, None, why)
-    })?;
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            return Err(ConfigError::single(
-                path,
-                Some(line),
-                "the file is not UTF-8 text (is it a configuration file?)",
-            ));
-        }
-    };
+    let text = file::read(path)?;
     load_str(path, &text, Format::from_path(path), env)
 }
 
 /// Parses and validates `text` as if it were the file at `path` (which is used in messages only).
+/// A text larger than [`limits::MAX_FILE_BYTES`], or YAML nested or expanding beyond the
+/// limits, is refused before anything parses it into a tree.
 pub fn load_str(
     path: &Path,
     text: &str,
     format: Format,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
+    if text.len() > limits::MAX_FILE_BYTES {
+        return Err(ConfigError::single(path, None, file::too_large()));
+    }
+    if format == Format::Yaml {
+        bounds::check_yaml(text).map_err(|e| ConfigError::single(path, e.line, e.message))?;
+    }
     let locator = match format {
         Format::Toml => locate::Locator::toml(text).map_err(|errors| ConfigError {
             problems: errors

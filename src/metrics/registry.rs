@@ -1,5 +1,6 @@
 //! The exporter's own metrics in a `prometheus` registry (build info, reloads, tuples, probes in
-//! flight, schedule lag, and the process collector), served ahead of the per-tuple families.
+//! flight, schedule lag, what `/probe` spends, and the process collector), served ahead of the
+//! per-tuple families.
 
 use std::time::SystemTime;
 
@@ -8,6 +9,7 @@ use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntGauge, Opts, Regis
 
 use super::encode::unix_seconds;
 use super::exposition::Exposition;
+use super::ondemand::OnDemandMetrics;
 use super::state::{TupleMeta, TupleState};
 use super::store::TupleStore;
 use crate::config::Config;
@@ -37,6 +39,7 @@ pub struct Metrics {
     tuples_configured: IntGauge,
     probes_in_flight: IntGauge,
     schedule_lag: Histogram,
+    ondemand: OnDemandMetrics,
 }
 
 impl Metrics {
@@ -83,6 +86,7 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(schedule_lag.clone()))?;
+        let ondemand = OnDemandMetrics::register(&registry)?;
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
@@ -98,6 +102,7 @@ impl Metrics {
             tuples_configured,
             probes_in_flight,
             schedule_lag,
+            ondemand,
         })
     }
 
@@ -129,6 +134,11 @@ impl Metrics {
 
     pub fn schedule_lag(&self) -> &Histogram {
         &self.schedule_lag
+    }
+
+    /// What `/probe` spends.
+    pub fn ondemand(&self) -> &OnDemandMetrics {
+        &self.ondemand
     }
 
     /// Records a finished background probe (ignored if its tuple is not configured).

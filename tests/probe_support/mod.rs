@@ -377,6 +377,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             api_key: None,
         }],
         targets,
+        probe_endpoint: Default::default(),
     }
 }
 
