@@ -82,6 +82,7 @@ fn populated() -> Metrics {
             name: "default".into(),
             profile: None,
             expected_account: None,
+            api_key: None,
         }],
         targets,
         probe_endpoint: Default::default(),

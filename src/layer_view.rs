@@ -1,6 +1,7 @@
 //! One tuple's five layers as every output shows them: each layer passed, failed, was not
-//! reached (an earlier gate failed, or no probe yet) or is off (turned off by the
-//! configuration), with the failure's reason and evidence and the one-line fix.
+//! reached (an earlier gate failed, or no probe yet), is off (turned off by the
+//! configuration) or does not apply (the STS layers of a source with a Bedrock API key), with
+//! the failure's reason and evidence and the one-line fix.
 //!
 //! The status page (HTML and JSON), the `/probe?debug=true` trace and `diagnose` render this
 //! view, each in its own words and marks; the decision is made here only.
@@ -27,6 +28,9 @@ pub enum LayerState {
     /// The layer is turned off by configuration (`invoke = "none"`, `model_access = false`,
     /// `stream` not set, or an embedding model, which answers no stream).
     Off,
+    /// The layer does not apply to the tuple: `credentials` and `assume_role` of a source that
+    /// authenticates with a Bedrock API key (no STS call, no series).
+    NotApplicable,
 }
 
 impl LayerState {
@@ -37,6 +41,7 @@ impl LayerState {
             LayerState::Fail => "fail",
             LayerState::NotReached => "not_reached",
             LayerState::Off => "off",
+            LayerState::NotApplicable => "not_applicable",
         }
     }
 }
@@ -67,9 +72,12 @@ impl LayerView {
 
     fn of(layer: Layer, result: Option<&LayerResult>, enabled: bool, cx: &FixContext<'_>) -> Self {
         let Some(r) = result else {
+            let sts = matches!(layer, Layer::Credentials | Layer::AssumeRole);
             return LayerView {
                 layer,
-                state: if enabled {
+                state: if sts && cx.api_key().is_some() {
+                    LayerState::NotApplicable
+                } else if enabled {
                     LayerState::NotReached
                 } else {
                     LayerState::Off

@@ -370,6 +370,9 @@ async fn demo(cli: &Cli, sim_https: bool) -> anyhow::Result<ExitCode> {
     std::fs::write(&config_path, sim::DEMO_EXPORTER_CONFIG).context("writing the demo config")?;
     std::fs::write(&aws_config, sim::DEMO_AWS_CONFIG).context("writing the demo AWS config")?;
     std::fs::write(&empty, "").context("writing the empty credentials file")?;
+    for (name, key) in sim::DEMO_API_KEY_FILES {
+        write_private(&dir.join(name), key).context("writing a demo API key file")?;
+    }
 
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut cmd = tokio::process::Command::new(exe);
@@ -434,6 +437,19 @@ async fn demo(cli: &Cli, sim_https: bool) -> anyhow::Result<ExitCode> {
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         None => ExitCode::FAILURE,
     })
+}
+
+/// Writes a file only its owner may read (a demo API key).
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(text.as_bytes())
 }
 
 /// Waits for the daemon to exit, passing SIGTERM, SIGINT and SIGHUP on to it.

@@ -222,7 +222,7 @@ fn check(f: &Fixture, how: &str, failure: &Failure, problems: &mut Vec<String>) 
 #[tokio::test]
 async fn every_aws_fixture_is_classified_as_its_file_says_through_the_real_sdk() {
     let fixtures = support::all_fixtures();
-    assert_eq!(fixtures.len(), 58, "the developer set has 58 files");
+    assert_eq!(fixtures.len(), 62, "the developer set has 62 files");
     let mut problems = Vec::new();
     for f in &fixtures {
         match (call_directly(f).await, &f.expect) {
@@ -346,6 +346,98 @@ async fn a_marketplace_agreement_in_error_surfaces_aws_error_message() {
     );
     assert!(
         failure.message.contains("agreement=ERROR"),
+        "{}",
+        failure.message
+    );
+}
+
+/// The API key refusals among the fixtures, each replayed as the answer to the Converse call of
+/// a source that authenticates with a Bedrock API key: the probe sends the key as a bearer
+/// token (no STS call at all) and reports the fixture's reason, code, status and request id.
+/// The refusal AWS gives every key it does not accept is `expired_credentials` once the key's
+/// configured expiry has passed.
+#[tokio::test]
+async fn api_key_refusals_replayed_to_a_key_source_keep_their_reason_and_an_expired_key_says_so() {
+    use bedrock_access_exporter::config::{ApiKey, ApiKeyFrom};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key_path = dir.path().join("key");
+    let key = "ABSKQmVkcm9ja0FQSUtleS1hMWIyLWF0LTEyMzQ1Njc4OTAxMjpzZWNyZXQ=";
+    std::fs::write(&key_path, key).expect("write key");
+    let run = |name: &'static str, expires: Option<std::time::SystemTime>| {
+        let key_path = key_path.clone();
+        async move {
+            let replay = Replay::healthy().await;
+            replay.script("Converse", vec![Reply::from_fixture(name)]);
+            let mut target = support::target("fixture", None);
+            target.external_id = None;
+            let mut config = support::config(vec![target.clone()], None);
+            config.sources[0].api_key = Some(ApiKey {
+                from: ApiKeyFrom::File(key_path),
+                expires,
+            });
+            let prober = support::prober(&config, &replay.url());
+            let report = prober
+                .probe(
+                    &target,
+                    "us-east-1",
+                    support::MODEL,
+                    &prober.new_round(),
+                    true,
+                )
+                .await;
+            (report, replay)
+        }
+    };
+    let mut checked = 0;
+    for f in support::all_fixtures() {
+        let is_key_refusal =
+            f.name.contains("--api-key-") || f.name.contains("call-with-bearer-token");
+        if !is_key_refusal {
+            continue;
+        }
+        checked += 1;
+        let name: &'static str = Box::leak(f.name.clone().into_boxed_str());
+        let (report, replay) = run(name, None).await;
+        let layers: Vec<Layer> = report.layers.iter().map(|l| l.layer).collect();
+        assert_eq!(layers, [Layer::ModelAccess, Layer::Invoke], "{name}");
+        assert_eq!(
+            replay.count("GetCallerIdentity") + replay.count("AssumeRole"),
+            0
+        );
+        for seen in replay.seen() {
+            assert_eq!(
+                seen.authorization,
+                format!("Bearer {key}"),
+                "{name}: {}",
+                seen.operation
+            );
+        }
+        let LayerStatus::Failed(failure) = &report.layers[1].status else {
+            panic!("{name}: invoke passed");
+        };
+        let mut problems = Vec::new();
+        check(&f, "key source", failure, &mut problems);
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+        assert_eq!(failure.http_status, Some(f.status), "{name}");
+        assert_eq!(
+            failure.request_id,
+            f.headers.get("x-amzn-RequestId").cloned(),
+            "{name}"
+        );
+    }
+    assert_eq!(checked, 4);
+    let lapsed = std::time::SystemTime::now() - Duration::from_secs(86_400);
+    let (report, _) = run(
+        "invoke--invalid_credentials--api-key-authentication-failed",
+        Some(lapsed),
+    )
+    .await;
+    let LayerStatus::Failed(failure) = &report.layers[1].status else {
+        panic!("invoke passed");
+    };
+    assert_eq!(failure.reason.as_str(), "expired_credentials");
+    assert!(
+        failure.message.contains("per api_key_expires"),
         "{}",
         failure.message
     );

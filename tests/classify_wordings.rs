@@ -297,6 +297,30 @@ fn reconstructed() -> Vec<Sourced> {
             Throttled,
             "RECONSTRUCTED: the SDK model's documentation of the exception, used as message",
         ),
+        (
+            Invoke,
+            Some("AccessDeniedException"),
+            Some(403),
+            "User: arn:aws:iam::555555555555:user/BedrockAPIKey-lab is not authorized to perform: bedrock:CallWithBearerToken on resource: * with an explicit deny in a service control policy: arn:aws:organizations::999988887777:policy/o-demo12345/service_control_policy/p-nokeys01",
+            ScpDenied,
+            "RECONSTRUCTED: a troubleshooting table quotes only \"…not authorized to perform: bedrock:CallWithBearerToken … explicit deny in a service control policy\" for an organisation that blocks Bedrock API keys (find_string id 71304185461); principal and policy ARN in AWS's enhanced form",
+        ),
+        (
+            ModelAccess,
+            Some("AccessDeniedException"),
+            Some(403),
+            "User: arn:aws:iam::222222222222:user/BedrockAPIKey-ml is not authorized to perform: bedrock:CallWithBearerToken on resource: * with an explicit deny in an identity-based policy",
+            ExplicitDeny,
+            "RECONSTRUCTED: AWS's documented way to revoke a key (a Deny of bedrock:CallWithBearerToken on the key's identity, docs \"Control permissions for generating and using Amazon Bedrock API keys\"), worded like the other identity-policy denies",
+        ),
+        (
+            ModelAccess,
+            None,
+            Some(403),
+            "Authentication failed: Please make sure your API Key is valid.",
+            InvalidCredentials,
+            "RECONSTRUCTED: the fixture's refusal of a key (invoke--invalid_credentials--api-key-authentication-failed) on the control plane, with no parsable code: the message alone decides",
+        ),
     ]
 }
 

@@ -62,6 +62,7 @@ fn a_minimal_file_gets_every_documented_default() {
             name: "default".to_string(),
             profile: None,
             expected_account: None,
+            api_key: None,
         }]
     );
 }

@@ -62,6 +62,8 @@ const CONTRACT_METRICS: &[&str] = &[
     "process_resident_memory_bytes",
     "process_cpu_seconds_total",
     "up",
+    // Beyond the contract, documented in docs/metrics.md: the expiry of sources' Bedrock API keys.
+    "bedrock_access_exporter_source_credentials_expiry_timestamp_seconds",
 ];
 
 /// Labels of the contract, Prometheus' target labels, and what the queries add themselves.

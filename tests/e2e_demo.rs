@@ -209,6 +209,36 @@ fn stories() -> Vec<Story> {
             &[("invoke", "model_end_of_life", "configuration")],
         ),
         Story {
+            says: "a working Bedrock API key → no STS layer series, the Bedrock layers pass",
+            target: "api-key-healthy",
+            region: "us-east-1",
+            layers: [NONE, NONE, PASS, PASS, NONE],
+            failures: &[],
+            probe_success: 1.0,
+        },
+        Story {
+            says: "an API key past its api_key_expires → expired_credentials on every Bedrock layer",
+            target: "api-key-expired",
+            region: "us-east-1",
+            layers: [NONE, NONE, FAIL, FAIL, NONE],
+            failures: &[
+                ("model_access", "expired_credentials", "access"),
+                ("invoke", "expired_credentials", "access"),
+            ],
+            probe_success: 0.0,
+        },
+        Story {
+            says: "an SCP denies bedrock:CallWithBearerToken for long-term keys → scp_denied",
+            target: "api-key-scp-denied",
+            region: "us-east-1",
+            layers: [NONE, NONE, FAIL, FAIL, NONE],
+            failures: &[
+                ("model_access", "scp_denied", "access"),
+                ("invoke", "scp_denied", "access"),
+            ],
+            probe_success: 0.0,
+        },
+        Story {
             says: "the control plane says AUTHORIZED, the model is not offered to the account → account_not_authorized",
             target: "not-offered",
             region: "us-west-2",
@@ -288,7 +318,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 25,
     );
 
     let mut failed = Vec::new();
@@ -418,7 +448,7 @@ fn the_demo_over_https_tells_every_story_with_the_ca_it_made_up() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once over HTTPS",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 25,
     );
     let failed: Vec<String> = stories()
         .iter()

@@ -31,7 +31,14 @@ struct Lab {
 impl Lab {
     fn start() -> Lab {
         let dir = tempfile::tempdir().expect("tempdir");
-        for f in ["scenario.toml", "exporter.toml", "aws-config"] {
+        for f in [
+            "scenario.toml",
+            "exporter.toml",
+            "aws-config",
+            "api-key-healthy.key",
+            "api-key-expired.key",
+            "api-key-lab.key",
+        ] {
             std::fs::write(dir.path().join(f), demo_file(f)).expect("copy demo file");
         }
         std::fs::write(dir.path().join("empty-credentials"), "").expect("write");
@@ -647,10 +654,31 @@ fn no_secret_of_the_scenario_appears_in_any_diagnose_output() {
     let scenario = lab.scenario();
     let mut secrets: Vec<String> = vec![EXTERNAL_ID.to_string()];
     for u in scenario["users"].as_array().expect("users") {
-        for k in u["access_keys"].as_array().expect("keys") {
+        // Users with Bedrock API keys only have no access keys.
+        for k in u
+            .get("access_keys")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
             secrets.push(k["id"].as_str().expect("id").to_string());
             secrets.push(k["secret"].as_str().expect("secret").to_string());
         }
+        for k in u
+            .get("bedrock_api_keys")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
+            secrets.push(k["secret"].as_str().expect("secret").to_string());
+        }
+    }
+    for f in [
+        "api-key-healthy.key",
+        "api-key-expired.key",
+        "api-key-lab.key",
+    ] {
+        secrets.push(demo_file(f).trim().to_string());
     }
     assert!(secrets.len() >= 5);
     for s in &secrets {

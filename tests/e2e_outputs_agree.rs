@@ -76,7 +76,8 @@ fn status_api(exporter: &Exporter) -> BTreeMap<Key, Told> {
 }
 
 /// Reads the debug trace of `target`: per `== region R / model M` section, the layer lines
-/// (`[ok ]`, `[ X ]`, `[ - ] … not reached` / `off`) and the failed layers' reason and fix.
+/// (`[ok ]`, `[ X ]`, `[ - ] … not reached` / `off` / `not applicable`) and the failed layers'
+/// reason and fix.
 fn parse_trace(target: &str, trace: &str) -> BTreeMap<Key, Told> {
     let mut out: BTreeMap<Key, Told> = BTreeMap::new();
     let mut key: Option<Key> = None;
@@ -105,6 +106,7 @@ fn parse_trace(target: &str, trace: &str) -> BTreeMap<Key, Told> {
                 "[ X ]" => "fail",
                 _ if after.starts_with("not reached") => "not_reached",
                 _ if after.starts_with("off") => "off",
+                _ if after.starts_with("not applicable") => "not_applicable",
                 _ => panic!("unreadable layer line {line:?} in\n{trace}"),
             };
             told.states.push((layer.to_string(), state.to_string()));

@@ -290,6 +290,13 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
     std::fs::copy(repo("config/demo/exporter.toml"), &config).expect("copy exporter config");
     let aws_config = d.join("aws-config");
     std::fs::copy(repo("config/demo/aws-config"), &aws_config).expect("copy aws-config");
+    for key in [
+        "api-key-healthy.key",
+        "api-key-expired.key",
+        "api-key-lab.key",
+    ] {
+        std::fs::copy(repo(&format!("config/demo/{key}")), d.join(key)).expect("copy key file");
+    }
 
     let sim = Sim::start(d, &scenario);
     let exporter = Exporter::start(d, &config, &aws_config, &sim.url());

@@ -7,9 +7,15 @@
 //! of the scenario: the users' secret access keys, the external id, and the session
 //! credentials the simulator issues on AssumeRole (recognised by their form).
 //!
+//! Sources that authenticate with Bedrock API keys get the same search over their own story
+//! (`tests/api_key_support`): each key (long-term and short-term, from a file and from an
+//! environment variable), the secrets inside them and the secret that signed the short-term one.
+//!
 //! Adding an output: push one more [`Output`] in [`collect_outputs`] or [`diagnose_outputs`];
 //! every secret is then checked in it too.
 
+#[path = "api_key_support/mod.rs"]
+mod api_key_support;
 mod common;
 
 use std::path::Path;
@@ -168,6 +174,41 @@ fn demo_secrets() -> Vec<Secret> {
                     value: secret.to_string(),
                 });
             }
+        }
+    }
+    // The demo's Bedrock API keys: the secrets inside them (scenario) and the keys (files).
+    for user in scenario
+        .get("users")
+        .and_then(|u| u.as_array())
+        .into_iter()
+        .flatten()
+    {
+        for key in user
+            .get("bedrock_api_keys")
+            .and_then(|k| k.as_array())
+            .into_iter()
+            .flatten()
+        {
+            if let Some(secret) = key.get("secret").and_then(|s| s.as_str()) {
+                secrets.push(Secret {
+                    kind: "secret of a scenario user's Bedrock API key",
+                    value: secret.to_string(),
+                });
+            }
+        }
+    }
+    for file in [
+        "api-key-healthy.key",
+        "api-key-expired.key",
+        "api-key-lab.key",
+    ] {
+        let path = format!("config/demo/{file}");
+        match std::fs::read_to_string(repo(&path)) {
+            Ok(key) => secrets.push(Secret {
+                kind: "Bedrock API key of a demo source",
+                value: key.trim().to_string(),
+            }),
+            Err(e) => panic!("read {path}: {e}"),
         }
     }
     let config = read_toml("config/demo/exporter.toml");
@@ -416,7 +457,12 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
             .filter(|s| s.kind.contains("access key"))
             .count()
             >= 2
-            && secrets.iter().any(|s| s.value == "demo-external-id"),
+            && secrets.iter().any(|s| s.value == "demo-external-id")
+            && secrets
+                .iter()
+                .filter(|s| s.kind.contains("Bedrock API key"))
+                .count()
+                >= 6,
         "the demo's secrets were not all found: {} secrets",
         secrets.len()
     );
@@ -470,4 +516,112 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
 
     assert_no_secrets(&outputs, &secrets);
     drop(sim);
+}
+
+#[test]
+fn no_output_of_the_exporter_contains_a_bedrock_api_key_or_a_secret_inside_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let story = api_key_support::start(dir.path());
+    let keys = &story.keys;
+    let mut secrets: Vec<Secret> = [
+        ("long-term Bedrock API key", &keys.healthy),
+        ("expired long-term Bedrock API key", &keys.lapsed),
+        ("long-term Bedrock API key from the environment", &keys.lab),
+        ("short-term Bedrock API key", &keys.short),
+    ]
+    .into_iter()
+    .map(|(kind, k)| Secret {
+        kind,
+        value: k.clone(),
+    })
+    .collect();
+    // A key's base64 body without its prefix, and the secrets inside the keys.
+    for k in [&keys.healthy, &keys.lab] {
+        secrets.push(Secret {
+            kind: "body of a long-term Bedrock API key",
+            value: k.trim_start_matches("ABSK").to_string(),
+        });
+    }
+    for s in &keys.secrets {
+        secrets.push(Secret {
+            kind: "secret inside a Bedrock API key (or the one that signed it)",
+            value: s.clone(),
+        });
+    }
+    let addr = story.exporter.addr;
+    let mut outputs = vec![
+        get(addr, "/"),
+        get(addr, "/api/v1/status"),
+        get(addr, "/metrics"),
+    ];
+    for t in [
+        "key-healthy",
+        "key-expired",
+        "key-scp-denied",
+        "short-key-healthy",
+    ] {
+        outputs.push(get(addr, &format!("/probe?target={t}")));
+        outputs.push(get(addr, &format!("/probe?target={t}&debug=true")));
+    }
+    let (_, reload) = common::http_post(&format!("http://{addr}/-/reload"));
+    outputs.push(Output {
+        name: "POST /-/reload".into(),
+        text: reload,
+    });
+    let check = Command::new(BIN)
+        .arg("check-config")
+        .arg(format!("--config.file={}", story.config.display()))
+        .output()
+        .expect("run check-config");
+    outputs.push(Output {
+        name: "check-config stdout+stderr".into(),
+        text: format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ),
+    });
+    for format in ["text", "json"] {
+        let (code, stdout, stderr) = api_key_support::diagnose(&story, format);
+        assert_eq!(
+            code,
+            Some(1),
+            "diagnose --output={format}:\n{stdout}\n{stderr}"
+        );
+        outputs.push(Output {
+            name: format!("diagnose --output={format} stdout"),
+            text: stdout,
+        });
+        outputs.push(Output {
+            name: format!("diagnose --output={format} stderr"),
+            text: stderr,
+        });
+    }
+    // The outputs must be real: the keys' failures are in them.
+    let trace = outputs
+        .iter()
+        .find(|o| {
+            o.name
+                .starts_with("GET /probe?target=key-expired&debug=true")
+        })
+        .map(|o| o.text.clone())
+        .unwrap_or_default();
+    assert!(
+        trace.contains("expired_credentials") && trace.contains("api_key=long_term"),
+        "{trace}"
+    );
+    story.exporter.proc.signal("TERM");
+    let mut exporter = story.exporter;
+    let _ = exporter.proc.wait_exit(Duration::from_secs(20));
+    let log = exporter.proc.log_text();
+    assert!(
+        log.contains("scp_denied") && log.contains("expired_credentials"),
+        "the log must carry the failures:\n{}",
+        tail(&log, 20)
+    );
+    outputs.push(Output {
+        name: "exporter log (logfmt, debug)".into(),
+        text: log,
+    });
+    assert_no_secrets(&outputs, &secrets);
 }

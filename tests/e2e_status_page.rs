@@ -154,6 +154,7 @@ const P: &str = "pass";
 const F: &str = "fail";
 const N: &str = "not_reached";
 const O: &str = "off";
+const NA: &str = "not_applicable";
 
 /// (target, region, row state, per layer (state, reason))
 type Want = (
@@ -171,6 +172,15 @@ fn demo_table() -> Vec<Want> {
     let invoke = |r| [(P, None), (P, None), (P, None), (F, Some(r)), (O, None)];
     let both = |m, i| [(P, None), (P, None), (F, Some(m)), (F, Some(i)), (O, None)];
     let stream = |r| [(P, None), (P, None), (P, None), (P, None), (F, Some(r))];
+    let key = |r| {
+        [
+            (NA, None),
+            (NA, None),
+            (F, Some(r)),
+            (F, Some(r)),
+            (O, None),
+        ]
+    };
     vec![
         ("healthy-claude", "us-east-1", "ok", ok),
         ("healthy-claude", "us-west-2", "ok", ok),
@@ -275,6 +285,25 @@ fn demo_table() -> Vec<Want> {
             "us-east-1",
             "failing",
             invoke("model_end_of_life"),
+        ),
+        // Sources with a Bedrock API key: no STS layers ("n/a").
+        (
+            "api-key-healthy",
+            "us-east-1",
+            "ok",
+            [(NA, None), (NA, None), (P, None), (P, None), (O, None)],
+        ),
+        (
+            "api-key-expired",
+            "us-east-1",
+            "failing",
+            key("expired_credentials"),
+        ),
+        (
+            "api-key-scp-denied",
+            "us-east-1",
+            "failing",
+            key("scp_denied"),
         ),
         (
             "not-offered",
@@ -417,8 +446,8 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         assert!(f < h, "a failing row comes after a healthy one");
     }
     assert!(
-        dom.contains("<b>17</b> failing") && dom.contains("<b>4</b> ok"),
-        "summary line: 17 failing, 4 ok"
+        dom.contains("<b>19</b> failing") && dom.contains("<b>5</b> ok"),
+        "summary line: 19 failing, 5 ok"
     );
 
     // Fixes are filled in with the tuple's facts.

@@ -1,6 +1,8 @@
 //! The demo: each target of `config/demo/exporter.toml`, probed layer by layer with the real SDK
 //! against the simulator running `config/demo/scenario.toml` with the keys of
-//! `config/demo/aws-config`, fails exactly where `config/demo/README.md` says it does.
+//! `config/demo/aws-config`, fails exactly where `config/demo/README.md` says it does. The
+//! targets of sources with a Bedrock API key (`api_key_file`) are probed through the exporter's
+//! own prober, which sends the key with the SDK's bearer scheme.
 
 mod sim_support;
 
@@ -447,6 +449,13 @@ async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_prom
             ))
         })
         .collect();
+    let key_sources: Vec<String> = config["sources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s.get("api_key_file").is_some())
+        .filter_map(|s| s["name"].as_str().map(str::to_owned))
+        .collect();
     let readme = demo_file("README.md");
     let expected = expected();
     let mut healthy = 0;
@@ -458,6 +467,10 @@ async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_prom
             readme.contains(&format!("`{name}`")),
             "README must explain target {name}"
         );
+        if key_sources.iter().any(|k| t["source"] == k.as_str()) {
+            // Probed with its key in the test below.
+            continue;
+        }
         let profile = sources
             .get(t["source"].as_str().unwrap_or_default())
             .cloned()
@@ -506,4 +519,68 @@ async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_prom
         healthy, 4,
         "healthy-claude (2 regions), healthy-profile, healthy-embeddings"
     );
+}
+
+/// The API key targets of the demo, probed with the demo configuration's prober (the key files
+/// beside `config/demo/exporter.toml`): the STS layers do not run, and the Bedrock layers pass
+/// or fail with the reasons the README's table gives.
+#[tokio::test]
+async fn the_demo_s_api_key_targets_fail_where_and_why_the_readme_says() {
+    use bedrock_access_exporter::config;
+    use bedrock_access_exporter::probe::{LayerStatus, Prober};
+    use bedrock_access_exporter::reason::Layer;
+
+    let (addr, _) = serve_scenario(DEMO_SCENARIO, "demo").await;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo/exporter.toml");
+    let cfg = match config::load_with_env(&path, Vec::new()) {
+        Ok(c) => c,
+        Err(e) => panic!("the demo configuration must load:\n{e}"),
+    };
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .endpoint_url(format!("http://{addr}"))
+        .build();
+    let sources = ["api-key-demo", "api-key-lapsed", "api-key-lab"]
+        .map(|s| (s.to_string(), sdk.clone()))
+        .into();
+    let prober = Prober::with_sdk_config(&cfg, sources);
+    let want = [
+        ("api-key-healthy", None, "111111111111"),
+        (
+            "api-key-expired",
+            Some("expired_credentials"),
+            "111111111111",
+        ),
+        ("api-key-scp-denied", Some("scp_denied"), "555555555555"),
+    ];
+    for (name, reason, account) in want {
+        let Some(target) = cfg.targets.iter().find(|t| t.name == name) else {
+            panic!("{name} is not in the demo configuration")
+        };
+        let report = prober
+            .probe(
+                target,
+                "us-east-1",
+                "anthropic.claude-3-haiku-20240307-v1:0",
+                &prober.new_round(),
+                true,
+            )
+            .await;
+        let got: Vec<(Layer, Option<&str>)> = report
+            .layers
+            .iter()
+            .map(|l| match &l.status {
+                LayerStatus::Passed => (l.layer, None),
+                LayerStatus::Failed(f) => (l.layer, Some(f.reason.as_str())),
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [(Layer::ModelAccess, reason), (Layer::Invoke, reason)],
+            "{name}: {:?}",
+            report.layers
+        );
+        assert_eq!(report.account_id, account, "{name}");
+    }
 }

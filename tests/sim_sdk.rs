@@ -666,12 +666,16 @@ const PRODUCED: &[&str] = &[
     "credentials--expired_credentials--sts-expiredtoken",
     "credentials--invalid_credentials--sts-invalidclienttokenid-raw",
     "credentials--ok--sts-getcalleridentity-user",
+    "invoke--bedrock_not_permitted--call-with-bearer-token",
     "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
     "invoke--daily_token_quota_exhausted--too-many-tokens-per-day",
     "invoke--expired_credentials--bedrock-expiredtokenexception",
     "invoke--explicit_deny--identity-policy-capital-message",
     "invoke--inference_profile_required--claude-3-7-u2019",
     "invoke--inference_profile_required--nova-lite-u2019",
+    "invoke--invalid_credentials--api-key-authentication-failed",
+    "invoke--invalid_credentials--api-key-header-missing",
+    "invoke--invalid_credentials--api-key-invalid-format",
     "invoke--invalid_credentials--bedrock-unrecognizedclient",
     "invoke--marketplace_subscription_required--enhanced-iam-15min",
     "invoke--model_access_not_granted--account-not-authorized-2023",
@@ -708,7 +712,11 @@ fn every_aws_fixture_is_reproduced_or_explained_as_not_producible() {
         .filter_map(|n| n.strip_suffix(".json").map(str::to_owned))
         .collect();
     names.sort();
-    assert_eq!(names.len(), 58, "the developer set has 58 responses");
+    assert_eq!(
+        names.len(),
+        62,
+        "the developer set has 58 responses, and 4 of Bedrock API keys"
+    );
     for n in &names {
         let produced = PRODUCED.contains(&n.as_str());
         let explained = NOT_PRODUCIBLE.iter().any(|(x, _)| x == n);
@@ -1762,4 +1770,83 @@ async fn a_model_failing_in_itself_answers_424_model_error_exception() {
         .send()
         .await;
     assert!(out.is_ok(), "{out:?}");
+}
+
+/// A Converse request sent with `authorization` (none: no header) as raw HTTP, the way any
+/// client sends an API key: AWS's status, error type and message.
+async fn converse_with(addr: std::net::SocketAddr, authorization: &str) -> Seen {
+    let client = match reqwest::Client::builder().no_proxy().build() {
+        Ok(c) => c,
+        Err(e) => panic!("client: {e}"),
+    };
+    let r = client
+        .post(format!("http://{addr}/model/{HAIKU}/converse"))
+        .header("content-type", "application/json")
+        .header("authorization", authorization)
+        .body(r#"{"messages":[{"role":"user","content":[{"text":"hi"}]}],"inferenceConfig":{"maxTokens":1}}"#)
+        .send()
+        .await;
+    let r = match r {
+        Ok(r) => r,
+        Err(e) => panic!("converse: {e}"),
+    };
+    let status = r.status().as_u16();
+    let code = r
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.split(':').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = r.json().await.unwrap_or(Value::Null);
+    let message = body["message"]
+        .as_str()
+        .or(body["Message"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    Seen {
+        status,
+        code,
+        message,
+    }
+}
+
+#[tokio::test]
+async fn api_key_refusals_have_aws_s_status_code_and_text() {
+    use bedrock_access_exporter::sim::api_keys::long_term_key;
+    let scenario = format!(
+        "{}\n{}",
+        include_str!("fixtures/api_keys/scenario.toml"),
+        r#"
+[[users]]
+account = "111111111111"
+name = "BedrockAPIKey-a1b2"
+policies = ['''{"Statement":[{"Effect":"Allow","NotAction":"bedrock:CallWithBearerToken","Resource":"*"}]}''']
+bedrock_api_keys = [{ secret = "a1b2Secret" }]
+"#
+    );
+    let (addr, _sim) = serve_scenario(&scenario, "api-keys").await;
+    assert_same(
+        "invoke--invalid_credentials--api-key-header-missing",
+        converse_with(addr, "Bearer ").await,
+    );
+    assert_same(
+        "invoke--invalid_credentials--api-key-invalid-format",
+        converse_with(addr, "Bearer not-a-bedrock-key").await,
+    );
+    let lapsed = long_term_key(
+        "BedrockAPIKey-ok",
+        "111111111111",
+        "lapsedKeySecretE2E00000000000000000002",
+    );
+    assert_same(
+        "invoke--invalid_credentials--api-key-authentication-failed",
+        converse_with(addr, &format!("Bearer {lapsed}")).await,
+    );
+    let no_bearer = long_term_key("BedrockAPIKey-a1b2", "111111111111", "a1b2Secret");
+    assert_same_adapted(
+        "invoke--bedrock_not_permitted--call-with-bearer-token",
+        converse_with(addr, &format!("Bearer {no_bearer}")).await,
+        |m| m.replace("123456789012", "111111111111"),
+    );
 }

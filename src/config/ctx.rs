@@ -38,6 +38,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The directory of the configuration file (relative paths in it are read from there).
+    pub fn config_dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn report(&mut self, path: &str, target: Option<&str>, message: impl Into<String>) {
         let mut message = message.into();
         let line = match self.env_origin(path) {

@@ -34,6 +34,7 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+mod api_key;
 mod bounds;
 mod build;
 mod ctx;
@@ -48,6 +49,7 @@ mod sources;
 mod targets;
 mod values;
 
+pub use api_key::{ApiKey, ApiKeyFrom};
 pub use env::PREFIX as ENV_PREFIX;
 pub use settings::{MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
 pub use sources::DEFAULT_SOURCE;
@@ -121,12 +123,15 @@ impl ProbeSettings {
     }
 }
 
-/// A source identity: the SDK's default chain, or a named profile.
+/// A source identity: the SDK's default chain, or a named profile; or an Amazon Bedrock API
+/// key (`api_key`), which calls Bedrock with bearer authentication and makes no STS call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub name: String,
     pub profile: Option<String>,
     pub expected_account: Option<String>,
+    /// Where the source's Bedrock API key is read (never the key itself).
+    pub api_key: Option<ApiKey>,
 }
 
 /// A configured target (validated). Its `Debug` shows `external_id` as `<set>`, never the value.
@@ -477,8 +482,9 @@ impl Config {
     /// `target=… source=… account_id=… role_name=… aws_region=… model_id=… invoke=…
     /// model_access=on|off stream=on|off expect=…` (`stream` says whether the tuple's
     /// `invoke_stream` layer runs), plus `external_id=<set>` when the target has one (never
-    /// the value). For a same-account target the account is the source's `expected_account`, or
-    /// `<source-account>` when only GetCallerIdentity will tell.
+    /// the value), and `auth=api_key` when its source is a Bedrock API key. For a same-account
+    /// target the account is the source's `expected_account`, or `<source-account>` when only
+    /// GetCallerIdentity (or the key) will tell.
     pub fn describe_tuples(&self) -> String {
         let mut out = String::new();
         for (key, t) in self.tuples() {
@@ -518,6 +524,9 @@ impl Config {
                 .join(" ");
             if t.external_id.is_some() {
                 line.push_str(" external_id=<set>");
+            }
+            if self.source(&t.source).is_some_and(|s| s.api_key.is_some()) {
+                line.push_str(" auth=api_key");
             }
             out.push_str(&line);
             out.push('\n');

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use config::{Map, Value, ValueKind};
 
+use super::api_key;
 use super::ctx::Ctx;
 use super::limits::MAX_SOURCES;
 use super::locate::join;
@@ -15,6 +16,15 @@ use super::{Source, rules};
 pub const DEFAULT_SOURCE: &str = "default";
 
 const SOURCE_KEYS: [&str; 3] = ["name", "profile", "expected_account"];
+
+/// Every key of a `[[sources]]` entry: its own and the API key's ([`api_key::KEYS`]).
+fn source_keys() -> Vec<&'static str> {
+    SOURCE_KEYS
+        .iter()
+        .chain(api_key::KEYS.iter())
+        .copied()
+        .collect()
+}
 
 /// The sources read from the file.
 #[derive(Debug, Default)]
@@ -28,6 +38,17 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The names of the sources that authenticate with a Bedrock API key.
+    pub fn api_key_sources(&self) -> Vec<&str> {
+        self.list
+            .iter()
+            .filter(|s| s.api_key.is_some())
+            .map(|s| s.name.as_str())
+            .collect()
+    }
+}
+
+impl Sources {
     /// Adds the implicit `default` source, unless an entry replaces it, when a target uses it or
     /// when no source was written.
     pub fn add_default(&mut self, used: bool) {
@@ -36,6 +57,7 @@ impl Sources {
                 name: DEFAULT_SOURCE.to_string(),
                 profile: None,
                 expected_account: None,
+                api_key: None,
             });
         }
     }
@@ -72,7 +94,7 @@ pub fn sources(ctx: &mut Ctx<'_>, root: &Map<String, Value>) -> Sources {
 
 /// One `[[sources]]` entry at `path`, added to `out` when its name is valid and new.
 fn source(ctx: &mut Ctx<'_>, t: &Map<String, Value>, path: &str, out: &mut Sources) {
-    ctx.unknown_keys(t, path, None, &SOURCE_KEYS);
+    ctx.unknown_keys(t, path, None, &source_keys());
     let name_path = join(path, "name");
     let name = source_name(ctx, t, &name_path);
     let profile = profile(ctx, t, path);
@@ -80,6 +102,8 @@ fn source(ctx: &mut Ctx<'_>, t: &Map<String, Value>, path: &str, out: &mut Sourc
         Some(v) => expected_account(ctx, v, &join(path, "expected_account")),
         None => None,
     };
+    let dir = ctx.config_dir().to_path_buf();
+    let api_key = api_key::read(ctx, t, path, &dir);
     let Some(name) = name else { return };
     if let Some(first) = out.paths.get(&name) {
         let first = ctx.where_is(first);
@@ -95,6 +119,7 @@ fn source(ctx: &mut Ctx<'_>, t: &Map<String, Value>, path: &str, out: &mut Sourc
         name,
         profile,
         expected_account,
+        api_key,
     });
 }
 

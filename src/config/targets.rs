@@ -126,6 +126,8 @@ fn target(
     let source = source(ctx, t, path, tname, with.sources);
     out.uses_default_source |= source.as_deref() == Some(DEFAULT_SOURCE);
     let role_arn = role_arn(ctx, t, path, tname);
+    let key_sources = with.sources.api_key_sources();
+    super::api_key::check_target(ctx, t, path, tname, source.as_deref(), &key_sources);
     let external_id = external_id(ctx, t, path, tname);
     let regions = string_list(
         ctx,

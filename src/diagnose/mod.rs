@@ -11,6 +11,7 @@
 //! The tuple's `failing_step` is the first ✗; its `layers` are those the status page and the
 //! debug trace show, with the same one-line fixes.
 
+mod api_key;
 pub mod evidence;
 mod gather;
 pub mod model;

@@ -56,6 +56,8 @@ pub enum StepStatus {
     Fail,
     NotReached,
     Unknown,
+    /// The step does not apply to the tuple (the STS steps of a source with a Bedrock API key).
+    NotApplicable,
 }
 
 /// AWS's answer to a failed call (message redacted).

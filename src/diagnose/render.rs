@@ -1,4 +1,4 @@
-//! Printing a [`Diagnosis`]: text with ✓ / ✗ / – / ? marks, or JSON.
+//! Printing a [`Diagnosis`]: text with ✓ / ✗ / – / ? / ○ marks, or JSON.
 
 use std::fmt::Write as _;
 
@@ -12,6 +12,7 @@ pub fn mark(status: StepStatus) -> &'static str {
         StepStatus::Fail => "✗",
         StepStatus::NotReached => "–",
         StepStatus::Unknown => "?",
+        StepStatus::NotApplicable => "○",
     }
 }
 
@@ -69,6 +70,7 @@ fn step(out: &mut String, s: &Step, show_documents: bool) {
     let status = match s.status {
         StepStatus::NotReached => " (not reached)",
         StepStatus::Unknown => " (unknown)",
+        StepStatus::NotApplicable => " (not applicable)",
         _ => "",
     };
     let _ = writeln!(

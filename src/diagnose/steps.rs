@@ -30,9 +30,11 @@ impl Facts<'_> {
         self.layers.get(layer)
     }
 
-    /// Credentials (and, for a cross-account target, the role) were obtained.
+    /// Credentials (and, for a cross-account target, the role) were obtained, or the source
+    /// has a Bedrock API key (no STS layer applies).
     fn gate_passed(&self) -> bool {
-        self.layer(Layer::Credentials).passed()
+        let creds = self.layer(Layer::Credentials);
+        (creds.passed() || creds.state == LayerState::NotApplicable)
             && (self.target.role_arn.is_none() || self.layer(Layer::AssumeRole).passed())
     }
 
@@ -48,14 +50,10 @@ impl Facts<'_> {
 
 /// The checklist, in order.
 pub(super) fn build_steps(f: &Facts<'_>) -> Vec<Step> {
-    vec![
-        account_boundary(f),
-        trust_policy(f),
-        role_assumption(f),
-        bedrock_permission(f),
-        model_access(f),
-        invocation(f),
-    ]
+    let mut steps = super::api_key::sts_steps(f.cx, &f.target.source)
+        .unwrap_or_else(|| vec![account_boundary(f), trust_policy(f), role_assumption(f)]);
+    steps.extend([bedrock_permission(f), model_access(f), invocation(f)]);
+    steps
 }
 
 /// The finding of a failed call whose cause is another step.
@@ -487,7 +485,7 @@ fn model_access(f: &Facts<'_>) -> Step {
                 s5.findings
                     .push("model_access = false: the control-plane check is off".to_string());
             }
-            (LayerState::NotReached, _) => {}
+            (LayerState::NotReached | LayerState::NotApplicable, _) => {}
         }
         return s5;
     };

@@ -12,6 +12,7 @@
 //! The external id is a secret: it is never printed. Where a fix needs it, the fix carries
 //! [`EXTERNAL_ID_PLACEHOLDER`] and says which configuration field holds the value.
 
+pub mod api_key;
 pub mod clock;
 pub mod credentials;
 pub mod model;
@@ -25,6 +26,7 @@ use serde_json::Value;
 
 use crate::config::{Config, Target, TupleKey};
 use crate::probe::ProbeReport;
+use crate::probe::api_key::KeyKind;
 use crate::probe::credentials::CredentialSource;
 use crate::reason::{Layer, Reason};
 
@@ -62,6 +64,9 @@ pub struct FixContext<'a> {
     identity: Option<Identity<'a>>,
     /// How the source's credentials came, as the report's credentials layer names it.
     credential_source: Option<CredentialSource>,
+    /// A source with a Bedrock API key: the key's kind (as the report's calls name it) and
+    /// where the key is read (`$VAR` or a path; never the key).
+    api_key: Option<(KeyKind, String)>,
 }
 
 impl<'a> FixContext<'a> {
@@ -92,6 +97,18 @@ impl<'a> FixContext<'a> {
         let credential_source = report
             .and_then(|r| r.layers.iter().find(|l| l.layer == Layer::Credentials))
             .and_then(|l| CredentialSource::of_call(&l.call));
+        let api_key = match (config, target) {
+            (Some(c), Some(t)) => c.source_of(t).and_then(|s| s.api_key.as_ref()),
+            _ => None,
+        }
+        .map(|k| {
+            let kind = report
+                .into_iter()
+                .flat_map(|r| r.layers.iter())
+                .find_map(|l| KeyKind::of_call(&l.call))
+                .unwrap_or(KeyKind::Unknown);
+            (kind, k.from.describe())
+        });
         FixContext {
             target,
             key,
@@ -100,6 +117,7 @@ impl<'a> FixContext<'a> {
             configured_source_account,
             identity: None,
             credential_source,
+            api_key,
         }
     }
 
@@ -149,6 +167,11 @@ impl<'a> FixContext<'a> {
     /// How the source's credentials came (IRSA, a container endpoint), when the probe told.
     pub fn credential_source(&self) -> Option<CredentialSource> {
         self.credential_source
+    }
+
+    /// For a source with a Bedrock API key: the key's kind and where it is read.
+    pub fn api_key(&self) -> Option<(KeyKind, &str)> {
+        self.api_key.as_ref().map(|(k, w)| (*k, w.as_str()))
     }
 
     /// The source identity `diagnose` observed, if any.
@@ -214,9 +237,13 @@ impl<'a> FixContext<'a> {
         one_line(&specific.unwrap_or_else(|| reason.fix().to_string()))
     }
 
-    /// The fix of `layer` failing for `reason`: on `credentials`, what to check for the way the
-    /// source's credentials came ([`credentials`]), otherwise [`FixContext::line`].
+    /// The fix of `layer` failing for `reason`: for a source with a Bedrock API key, what to do
+    /// about the key ([`api_key`]); on `credentials`, what to check for the way the source's
+    /// credentials came ([`credentials`]); otherwise [`FixContext::line`].
     pub fn layer_line(&self, layer: Layer, reason: Reason) -> String {
+        if let Some(line) = api_key::line(reason, self) {
+            return one_line(&line);
+        }
         if layer == Layer::Credentials
             && let Some(line) = credentials::line(reason, self)
         {

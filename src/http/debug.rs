@@ -134,6 +134,13 @@ fn layer_lines(s: &mut String, l: &LayerView) {
             );
             return;
         }
+        LayerState::NotApplicable => {
+            let _ = writeln!(
+                s,
+                "   [ - ] {name:<13} not applicable: the source authenticates with a Bedrock API key, no STS call"
+            );
+            return;
+        }
         LayerState::Pass => ("[ok ]", "passed"),
         LayerState::Fail => ("[ X ]", "FAILED"),
     };

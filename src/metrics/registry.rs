@@ -93,6 +93,7 @@ impl Metrics {
             registry.register(Box::new(pc))?;
         }
         crate::probe::calls::register(&registry)?;
+        crate::probe::api_key::register(&registry)?;
         Ok(Metrics {
             registry,
             tuples: TupleStore::new(),

@@ -112,19 +112,35 @@ pub fn bedrock_client(
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrock::Client {
-    let conf = aws_sdk_bedrock::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    let conf =
+        aws_sdk_bedrock::config::Builder::from(&scoped(sdk, region, creds.clone(), remaining));
+    // SigV4, whatever AWS_BEARER_TOKEN_BEDROCK the environment holds.
+    let conf = super::auth::with_auth!(conf, super::auth::Auth::SigV4(creds));
     aws_sdk_bedrock::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
-/// A one-off Bedrock runtime client for `region` with the given credentials.
+/// A one-off Bedrock runtime client for `region` with the given credentials (SigV4, or an API
+/// key as bearer token).
 pub fn runtime_client(
     sdk: &SdkConfig,
     region: &str,
-    creds: Credentials,
+    creds: impl Into<super::auth::Auth>,
     remaining: Duration,
 ) -> aws_sdk_bedrockruntime::Client {
-    let conf =
-        aws_sdk_bedrockruntime::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    let auth = creds.into();
+    let base = match &auth {
+        super::auth::Auth::SigV4(c) => scoped(sdk, region, c.clone(), remaining),
+        super::auth::Auth::Bearer(_) => {
+            let mut b = with_process_http_client(sdk.clone(), None).to_builder();
+            b.set_credentials_provider(None);
+            b.region(Region::new(region.to_string()))
+                .retry_config(retry_config())
+                .timeout_config(timeout_config(remaining))
+                .build()
+        }
+    };
+    let conf = aws_sdk_bedrockruntime::config::Builder::from(&base);
+    let conf = super::auth::with_auth!(conf, auth);
     aws_sdk_bedrockruntime::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 

@@ -6,8 +6,8 @@
 //! retry policy and the call counter ([`super::calls::CountCalls`]). What changes per call is
 //! given per operation, through the SDK's per-operation configuration override
 //! (`.customize().config_override(…)`), which does not rebuild the client: the credentials
-//! (the source's for STS, the round's assumed ones for Bedrock) and the operation timeout (what
-//! is left of the probe budget).
+//! (the source's for STS, the round's assumed ones or the source's API key for Bedrock) and the
+//! operation timeout (what is left of the probe budget).
 //!
 //! The clients have no credentials of their own: an operation without its override is refused
 //! locally instead of being signed with the wrong identity. The SDK gives each operation whose
@@ -22,6 +22,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_types::region::Region;
 
+use super::auth::{Auth, with_auth};
 use super::aws::{retry_config, timeout_config, with_process_http_client};
 use super::calls::CountCalls;
 
@@ -105,19 +106,21 @@ pub fn sts_call(creds: Credentials, remaining: Duration) -> aws_sdk_sts::config:
         .timeout_config(timeout_config(remaining))
 }
 
-/// The per-operation settings of a Bedrock control-plane call.
-pub fn bedrock_call(creds: Credentials, remaining: Duration) -> aws_sdk_bedrock::config::Builder {
-    aws_sdk_bedrock::config::Builder::default()
-        .credentials_provider(creds)
-        .timeout_config(timeout_config(remaining))
+/// The per-operation settings of a Bedrock control-plane call: its credentials (SigV4, or an
+/// API key as bearer token: [`Auth`]) and what is left of the budget.
+pub fn bedrock_call(
+    creds: impl Into<Auth>,
+    remaining: Duration,
+) -> aws_sdk_bedrock::config::Builder {
+    let builder = aws_sdk_bedrock::config::Builder::default();
+    with_auth!(builder, creds.into()).timeout_config(timeout_config(remaining))
 }
 
 /// The per-operation settings of a Bedrock runtime call.
 pub fn runtime_call(
-    creds: Credentials,
+    creds: impl Into<Auth>,
     remaining: Duration,
 ) -> aws_sdk_bedrockruntime::config::Builder {
-    aws_sdk_bedrockruntime::config::Builder::default()
-        .credentials_provider(creds)
-        .timeout_config(timeout_config(remaining))
+    let builder = aws_sdk_bedrockruntime::config::Builder::default();
+    with_auth!(builder, creds.into()).timeout_config(timeout_config(remaining))
 }

@@ -7,7 +7,7 @@
 //! A target's `service_tier` is sent with every invocation (Converse's `serviceTier`, InvokeModel's
 //! service tier header), here and in `invoke_stream`.
 
-use aws_credential_types::Credentials;
+use super::auth::Auth;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, InferenceConfiguration, Message, ServiceTier, ServiceTierType,
@@ -165,7 +165,7 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
     }
 }
 
-pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Tokens> {
+pub async fn run(ctx: &LayerContext<'_>, creds: Auth) -> LayerOutput<Tokens> {
     let settings = &ctx.target.settings;
     let call = describe(ctx);
     let body = chosen_body(ctx);

@@ -10,7 +10,7 @@
 //! `metadata` event's usage (ConverseStream) or the `amazon-bedrock-invocationMetrics` that
 //! Bedrock adds to the last chunk (InvokeModelWithResponseStream).
 
-use aws_credential_types::Credentials;
+use super::auth::Auth;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::{
@@ -87,7 +87,7 @@ fn after_open(call: &str, events: usize) -> String {
     format!("{call}; failed in the open stream after {events} event(s)")
 }
 
-pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Tokens> {
+pub async fn run(ctx: &LayerContext<'_>, creds: Auth) -> LayerOutput<Tokens> {
     let call = describe(ctx);
     let client = runtime_client(ctx.sdk, ctx.region, creds, ctx.remaining());
     let secrets = ctx.secrets();

@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
 use super::LayerContext;
+use super::auth::Auth;
 use super::aws::failure_from_sdk;
 use super::clients::bedrock_call;
 use crate::model_id::base_model;
@@ -106,7 +106,7 @@ impl LifecycleCache {
 
     /// The lifecycle of the tuple's model: the cached one while it is fresh, else read now
     /// with `creds` (see the module's notes).
-    pub async fn get(&self, ctx: &LayerContext<'_>, creds: Credentials) -> Option<ModelLifecycle> {
+    pub async fn get(&self, ctx: &LayerContext<'_>, creds: Auth) -> Option<ModelLifecycle> {
         let model = lifecycle_model(ctx.model)?;
         let entry = self.entry(ctx.region, model);
         if let Some(value) = entry.fresh() {
@@ -127,7 +127,7 @@ impl LifecycleCache {
 }
 
 /// One GetFoundationModel call; a refusal is logged (redacted) and yields nothing.
-async fn read(ctx: &LayerContext<'_>, model: &str, creds: Credentials) -> Option<ModelLifecycle> {
+async fn read(ctx: &LayerContext<'_>, model: &str, creds: Auth) -> Option<ModelLifecycle> {
     let sent = ctx
         .clients
         .bedrock

@@ -23,9 +23,15 @@
 //!   brings its credentials per operation; all of them, and the credential chain, share the
 //!   process's one HTTP client ([`transport`]): pooled keep-alive connections, TLS session
 //!   resumption, proxies and CA bundles. Every request is counted ([`calls`]).
+//! * A source with a Bedrock API key ([`api_key`]) has no `credentials` or `assume_role`
+//!   layer: its gate reads the key, and the Bedrock layers send it as a bearer token
+//!   ([`auth::Auth`]).
 
+pub mod api_key;
 pub mod assume_role;
+pub mod auth;
 pub mod aws;
+mod bearer_key;
 pub mod ca_bundle;
 pub mod calls;
 pub mod clients;
@@ -162,13 +168,15 @@ pub(crate) struct IdentityOutcome {
 }
 
 /// The gate layers' outcome (credentials, assume_role) for one target and region, shared by
-/// a round: the layers' results, the credentials the Bedrock layers use (assumed, or the
-/// source's for a same-account target) and the account id label.
+/// a round: the layers' results, the credentials the Bedrock layers use (assumed, the source's
+/// for a same-account target, or the source's API key) and the account id label.
 #[derive(Debug, Clone)]
 pub(crate) struct GateOutcome {
     pub layers: Vec<LayerResult>,
-    pub credentials: Option<aws_credential_types::Credentials>,
+    pub credentials: Option<auth::Auth>,
     pub account_id: String,
+    /// Why the source's API key could not be read (its Bedrock layers fail with it).
+    pub key_failure: Option<Failure>,
 }
 
 type Cells<T> = Mutex<HashMap<(String, String), Arc<OnceCell<T>>>>;
@@ -250,6 +258,7 @@ impl Prober {
     pub async fn new(config: &Config) -> Prober {
         let mut sources = HashMap::new();
         let limit = connection_limit(config);
+        api_key::retain(&api_key_sources(config));
         for source in all_sources(config) {
             let sdk = aws::load_source_config(&source, limit).await;
             sources.insert(source.name.clone(), SourceEntry::new(source, sdk, limit));
@@ -323,16 +332,28 @@ fn all_sources(config: &Config) -> Vec<Source> {
                 name: t.source.clone(),
                 profile: None,
                 expected_account: None,
+                api_key: None,
             });
         }
     }
     out
 }
 
+/// The names of the sources with a Bedrock API key.
+fn api_key_sources(config: &Config) -> Vec<&str> {
+    config
+        .sources
+        .iter()
+        .filter(|s| s.api_key.is_some())
+        .map(|s| s.name.as_str())
+        .collect()
+}
+
 /// What a probe used, for `diagnose`'s deeper evidence: the source's SDK configuration (so the
 /// evidence calls use the same endpoints), the source identity proven by `credentials`, and the
-/// credentials the Bedrock layers used (assumed, or the source's own for a same-account target).
-/// Never logged or printed: it holds credentials.
+/// credentials the Bedrock layers used (assumed, or the source's own for a same-account target;
+/// none for an API key, which IAM evidence calls cannot use). Never logged or printed: it holds
+/// credentials.
 #[derive(Clone)]
 pub struct ProbeAccess {
     pub sdk: SdkConfig,
@@ -370,7 +391,7 @@ impl Prober {
         let creds = round
             .gate_cell(&target.name, region)
             .get()
-            .and_then(|g| g.credentials.clone());
+            .and_then(|g| g.credentials.as_ref()?.credentials().cloned());
         let access = ProbeAccess {
             sdk: entry.sdk.clone(),
             source: identity,

@@ -2,7 +2,7 @@
 //! inference profile, `bedrock:GetInferenceProfile` first, then the availability of the
 //! profile's model in the tuple's region), with the assumed credentials.
 
-use aws_credential_types::Credentials;
+use super::auth::Auth;
 
 use super::aws::{failure_from_sdk, local_failure};
 use super::clients::bedrock_call;
@@ -27,7 +27,7 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
     }
 }
 
-pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Availability> {
+pub async fn run(ctx: &LayerContext<'_>, creds: Auth) -> LayerOutput<Availability> {
     let client = &ctx.clients.bedrock;
     let mut call = String::new();
     let model_id = if is_inference_profile(ctx.model) {

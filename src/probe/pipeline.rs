@@ -14,16 +14,16 @@
 use std::future::Future;
 use std::time::SystemTime;
 
-use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
+use super::auth::Auth;
 use super::aws::local_failure;
 use super::clients::RegionClients;
 use super::lifecycle::{LifecycleCache, ModelLifecycle};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
-    model_access,
+    LayerStatus, ProbeReport, Round, SourceEntry, api_key, assume_role, credentials, invoke,
+    invoke_stream, model_access,
 };
 use crate::config::{InvokeMode, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
@@ -78,6 +78,10 @@ async fn run_gate(
 ) -> GateOutcome {
     let deadline = Instant::now() + target.settings.timeout;
     let source = &entry.source;
+    if let Some(key) = &source.api_key {
+        // A Bedrock API key: no STS layer; the key is the credentials.
+        return api_key::gate(source, key);
+    }
     let ctx = LayerContext {
         source,
         target,
@@ -127,14 +131,16 @@ async fn run_gate(
             layers,
             credentials: None,
             account_id,
+            key_failure: None,
         };
     };
     let Some(role_arn) = target.role_arn.as_deref() else {
         // Same-account target: no assume_role layer; the account is the source's own.
         return GateOutcome {
             layers,
-            credentials: Some(identity.credentials),
+            credentials: Some(Auth::SigV4(identity.credentials)),
             account_id: identity.account,
+            key_failure: None,
         };
     };
     let call = assume_role::describe(&ctx, role_arn);
@@ -148,8 +154,28 @@ async fn run_gate(
     layers.push(layer);
     GateOutcome {
         layers,
-        credentials: assumed,
+        credentials: assumed.map(Auth::SigV4),
         account_id: target.role_account().unwrap_or("").to_string(),
+        key_failure: None,
+    }
+}
+
+/// The report of a tuple before any layer ran: the labels the configuration gives.
+fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
+    ProbeReport {
+        key: TupleKey {
+            target: target.name.clone(),
+            aws_region: region.to_string(),
+            model_id: model.to_string(),
+        },
+        account_id: target.role_account().unwrap_or("").to_string(),
+        role_name: target.role_name().to_string(),
+        layers: Vec::new(),
+        availability: None,
+        tokens: None,
+        invoke_ran: false,
+        finished_at: SystemTime::now(),
+        lifecycle: None,
     }
 }
 
@@ -157,7 +183,7 @@ async fn run_gate(
 /// connection: one control-plane request at a time), within what is left of the probe.
 async fn model_access_then_lifecycle(
     ctx: &LayerContext<'_>,
-    creds: Credentials,
+    creds: Auth,
     lifecycles: &LifecycleCache,
 ) -> (
     (LayerResult, Option<Availability>, Option<Availability>),
@@ -189,22 +215,7 @@ pub(crate) async fn probe(
     lifecycles: &LifecycleCache,
 ) -> ProbeReport {
     let deadline = Instant::now() + target.settings.timeout;
-    let key = TupleKey {
-        target: target.name.clone(),
-        aws_region: region.to_string(),
-        model_id: model.to_string(),
-    };
-    let mut report = ProbeReport {
-        key,
-        account_id: target.role_account().unwrap_or("").to_string(),
-        role_name: target.role_name().to_string(),
-        layers: Vec::new(),
-        availability: None,
-        tokens: None,
-        invoke_ran: false,
-        finished_at: SystemTime::now(),
-        lifecycle: None,
-    };
+    let mut report = empty_report(target, region, model);
 
     let Some(entry) = source else {
         report.layers.push(LayerResult {
@@ -254,6 +265,11 @@ pub(crate) async fn probe(
         report.lifecycle = lifecycles.peek(region, model);
     }
     let Some(creds) = gate.credentials.clone() else {
+        if let (Some(failure), Some(key)) = (&gate.key_failure, &source.api_key) {
+            let unread = api_key::unread_layers(source, key, target, model, run_invoke, failure);
+            report.invoke_ran = unread.iter().any(|l| l.layer.is_invocation());
+            report.layers.extend(unread);
+        }
         finish(&mut report);
         return report;
     };
@@ -317,6 +333,9 @@ pub(crate) async fn probe(
         report.layers.push(layer);
         report.invoke_ran = true;
         report.tokens = add_tokens(report.tokens, tokens.flatten());
+    }
+    if let Some(key) = creds.api_key() {
+        api_key::annotate(&mut report.layers, &source.name, key, region);
     }
     finish(&mut report);
     report

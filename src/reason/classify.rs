@@ -93,12 +93,13 @@ fn is_bedrock(layer: Layer) -> bool {
     )
 }
 
-/// Step 1: the host's clock, then credentials the service did not accept.
+/// Step 1: the host's clock, then credentials the service did not accept (keys, signatures,
+/// tokens, and a Bedrock API key by what the refusal says: its code is `AccessDeniedException`).
 fn by_credentials(code: &str, m: &str) -> Option<Reason> {
     if CLOCK_SKEW_CODES.contains(&code) || wording::says_clock_skew(m) {
         return Some(Reason::ClockSkew);
     }
-    if INVALID_CREDENTIAL_CODES.contains(&code) {
+    if INVALID_CREDENTIAL_CODES.contains(&code) || wording::says_api_key_refused(m) {
         return Some(Reason::InvalidCredentials);
     }
     if EXPIRED_CREDENTIAL_CODES.contains(&code) {

@@ -58,6 +58,21 @@ pub(super) fn says_clock_skew(m: &str) -> bool {
     )
 }
 
+/// Bedrock refused the API key a request carried as its bearer token: "Authentication failed:
+/// Please make sure your API Key is valid." (a key AWS does not know, deleted, deactivated,
+/// expired, or of another region), "Invalid API Key format: Must start with pre-defined
+/// prefix", "Authorization header is missing".
+pub(super) fn says_api_key_refused(m: &str) -> bool {
+    any_of(
+        m,
+        &[
+            "make sure your api key is valid",
+            "invalid api key format",
+            "authorization header is missing",
+        ],
+    )
+}
+
 /// A Marketplace subscription or model agreement is still being set up: "Your AWS Marketplace
 /// subscription for this model is still being processed" (`MPAgreementBeingCreated`). Both a
 /// subject (subscription, agreement, access) and a state (being processed or created, pending)

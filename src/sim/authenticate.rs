@@ -1,7 +1,8 @@
 //! Authentication of a request, in AWS's order: the `Authorization` header and its credential
 //! scope (service, region), the request date and clock skew, the access key (a user's long-term
 //! key, or an AssumeRole session with its token and expiry), then the SigV4 signature itself.
-//! Every refusal carries the code and message of the request's protocol.
+//! Every refusal carries the code and message of the request's protocol. A Bedrock request
+//! with an API key (`Authorization: Bearer`) goes to `bearer` instead.
 
 use std::time::SystemTime;
 
@@ -11,6 +12,7 @@ use http::StatusCode;
 use http::request::Parts;
 
 use super::auth::Principal;
+use super::bearer::{self, TokenType};
 use super::scenario::Scenario;
 use super::sigv4::{self, AuthHeader, Received};
 use super::state::SimState;
@@ -138,9 +140,43 @@ fn auth_error(proto: Protocol, kind: AuthFail, message: impl Into<String>) -> Ap
     }
 }
 
+/// Who is calling, in which region, and with which kind of API key (none: SigV4).
+#[derive(Debug)]
+pub(crate) struct Caller {
+    pub principal: Principal,
+    pub region: String,
+    pub bearer: Option<TokenType>,
+}
+
 /// Verifies SigV4 and resolves the caller and the region of the credential scope. Sets
-/// `proto` to IAM when the scope says `iam`.
+/// `proto` to IAM when the scope says `iam`. A Bedrock request with `Authorization: Bearer`
+/// is authenticated by its API key instead ([`bearer`](super::bearer)).
 pub(crate) fn authenticate(
+    state: &SimState,
+    scenario: &Scenario,
+    parts: &Parts,
+    body: &Bytes,
+    proto: &mut Protocol,
+) -> Result<Caller, ApiError> {
+    if *proto == Protocol::RestJson
+        && let Some(key) = bearer::bearer_token(parts)
+    {
+        let c = bearer::authenticate(state, scenario, parts, key)?;
+        return Ok(Caller {
+            principal: c.principal,
+            region: c.region,
+            bearer: Some(c.token_type),
+        });
+    }
+    let (principal, region) = authenticate_sigv4(state, scenario, parts, body, proto)?;
+    Ok(Caller {
+        principal,
+        region,
+        bearer: None,
+    })
+}
+
+fn authenticate_sigv4(
     state: &SimState,
     scenario: &Scenario,
     parts: &Parts,

@@ -1,10 +1,12 @@
 //! Bedrock's rules shared by the control plane (`bedrock`) and the runtime (`runtime`): IAM
-//! authorization of a Bedrock action with AWS's messages (SCPs first), what a model identifier
+//! authorization of a Bedrock action with AWS's messages (SCPs first; for an API key, first
+//! `bedrock:CallWithBearerToken` with `bedrock:bearerTokenType`), what a model identifier
 //! names, and the model access of the caller's account (grants and Marketplace subscriptions).
 
 use http::StatusCode;
 
 use super::auth::Principal;
+use super::bearer::{CALL_WITH_BEARER_TOKEN, TOKEN_TYPE_KEY, TokenType};
 use super::ctx::Ctx;
 use super::policy::{Context, Decision, evaluate_all};
 use super::scenario::{GrantStatus, Model, Profile, Scenario};
@@ -29,13 +31,24 @@ fn not_authorized(p: &Principal, action: &str, resource: &str, tail: &str) -> St
 }
 
 /// Like `authorize`, but returns the AWS sentence instead of an error (for Marketplace texts).
+/// A caller with an API key must also be allowed `bedrock:CallWithBearerToken` (SCPs, then
+/// identity policies), with `bedrock:bearerTokenType` in the request context.
 pub(crate) fn permission(ctx: &Ctx, action: &str, resource: &str) -> Result<(), (String, bool)> {
+    if ctx.bearer.is_some() {
+        evaluate(ctx, CALL_WITH_BEARER_TOKEN, "*")?;
+    }
+    evaluate(ctx, action, resource)
+}
+
+/// SCP, then identity policies, for one action.
+fn evaluate(ctx: &Ctx, action: &str, resource: &str) -> Result<(), (String, bool)> {
     let p = &ctx.principal;
     let arn = p.arn();
     let cond = Context::default()
         .with("aws:requestedregion", Some(ctx.region.as_str()))
         .with("aws:principalaccount", Some(p.account()))
-        .with("aws:principalarn", Some(arn.as_str()));
+        .with("aws:principalarn", Some(arn.as_str()))
+        .with(TOKEN_TYPE_KEY, ctx.bearer.map(TokenType::as_str));
     if let Some(tail) = ctx
         .scenario
         .accounts

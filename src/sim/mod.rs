@@ -36,8 +36,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod anonymous;
+pub mod api_keys;
 pub mod auth;
 mod authenticate;
+mod bearer;
 mod bedrock;
 mod bedrock_rules;
 mod counters;
@@ -77,6 +79,22 @@ pub const DEMO_EXPORTER_CONFIG: &str = include_str!("../../config/demo/exporter.
 /// The demo's AWS shared config file: one `[profile …]` per source, with keys that exist only
 /// in [`DEMO_SCENARIO`].
 pub const DEMO_AWS_CONFIG: &str = include_str!("../../config/demo/aws-config");
+/// The demo's Bedrock API key files (file name, long-term key of a user of [`DEMO_SCENARIO`]),
+/// which `demo` writes beside its copy of [`DEMO_EXPORTER_CONFIG`] (`api_key_file`).
+pub const DEMO_API_KEY_FILES: [(&str, &str); 3] = [
+    (
+        "api-key-healthy.key",
+        include_str!("../../config/demo/api-key-healthy.key"),
+    ),
+    (
+        "api-key-expired.key",
+        include_str!("../../config/demo/api-key-expired.key"),
+    ),
+    (
+        "api-key-lab.key",
+        include_str!("../../config/demo/api-key-lab.key"),
+    ),
+];
 
 /// Errors of the simulator's public API.
 #[derive(Debug, thiserror::Error)]

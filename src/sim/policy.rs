@@ -688,6 +688,30 @@ mod tests {
         assert!(!scp.denies("sts:AssumeRole", "arn:aws:iam::1:role/x", &ctx));
     }
 
+    #[test]
+    fn an_scp_may_deny_bearer_tokens_of_one_type_only() {
+        let scp = pol(
+            r#"{"Statement":[{"Effect":"Deny","Action":"bedrock:CallWithBearerToken","Resource":"*","Condition":{"StringEquals":{"bedrock:bearerTokenType":"LONG_TERM"}}}]}"#,
+        );
+        let long = Context::default().with("bedrock:bearerTokenType", Some("LONG_TERM"));
+        let short = Context::default().with("bedrock:bearerTokenType", Some("SHORT_TERM"));
+        assert!(scp.denies("bedrock:CallWithBearerToken", "*", &long));
+        assert!(!scp.denies("bedrock:CallWithBearerToken", "*", &short));
+        // A SigV4 request has no token type: the positive operator does not match it.
+        assert!(!scp.denies("bedrock:CallWithBearerToken", "*", &Context::default()));
+        let allow = pol(
+            r#"{"Statement":[{"Effect":"Allow","Action":"bedrock:CallWithBearerToken","Resource":"*","Condition":{"StringEquals":{"bedrock:BearerTokenType":"SHORT_TERM"}}}]}"#,
+        );
+        assert_eq!(
+            allow.evaluate("bedrock:callwithbearertoken", "*", &short),
+            Decision::Allow
+        );
+        assert_eq!(
+            allow.evaluate("bedrock:CallWithBearerToken", "*", &long),
+            Decision::ImplicitDeny
+        );
+    }
+
     const OIDC: &str = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
 
     fn irsa_trust() -> Policy {

@@ -1,6 +1,6 @@
 //! The request pipeline (the simulator's own paths → read body → the unsigned calls,
-//! `anonymous` → authenticate → route → faults → dispatch) and the accept loop (plain or TLS,
-//! every connection and request counted).
+//! `anonymous` → authenticate (SigV4, or an API key: `bearer`) → route → faults → dispatch) and
+//! the accept loop (plain or TLS, every connection and request counted).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -103,7 +103,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         state.counters.request(service, operation, account);
         return anonymous::answer(&state, &scenario, call, &parts, &request_id, kill).await;
     }
-    let (principal, region) = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
+    let caller = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
         Ok(v) => v,
         Err(e) => {
             state.counters.refused(Refusal::Authentication);
@@ -118,10 +118,13 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
             return e.render(proto, &request_id);
         }
     };
-    state
-        .counters
-        .request(route.service(), route.operation(), principal.account());
+    state.counters.request(
+        route.service(),
+        route.operation(),
+        caller.principal.account(),
+    );
 
+    let (principal, region) = (caller.principal, caller.region);
     let firing = faults::evaluate(
         &scenario.faults,
         &CallInfo {
@@ -149,6 +152,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         principal,
         region,
         request_id,
+        bearer: caller.bearer,
     };
     match routing::dispatch(&ctx, route, &parts.headers, &body, stream_fault) {
         Ok(r) => r,

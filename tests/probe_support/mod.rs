@@ -127,6 +127,8 @@ pub struct Seen {
     pub operation: String,
     pub path: String,
     pub body: String,
+    /// The `Authorization` header as sent ("" without one).
+    pub authorization: String,
 }
 
 #[derive(Default)]
@@ -184,10 +186,12 @@ impl Replay {
     pub async fn start() -> Replay {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, body: Bytes| {
-            let state = shared.clone();
-            async move { answer(state, method, uri, body).await }
-        });
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = shared.clone();
+                async move { answer(state, method, uri, &headers, body).await }
+            },
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -253,15 +257,27 @@ impl Replay {
     }
 }
 
-async fn answer(state: Arc<Mutex<State>>, method: Method, uri: Uri, body: Bytes) -> Response {
+async fn answer(
+    state: Arc<Mutex<State>>,
+    method: Method,
+    uri: Uri,
+    request_headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     let body = String::from_utf8_lossy(&body).to_string();
     let operation = operation_of(&method, &uri, &body);
+    let authorization = request_headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let reply = {
         let mut s = state.lock().expect("replay state");
         s.seen.push(Seen {
             operation: operation.clone(),
             path: uri.path().to_string(),
             body: body.clone(),
+            authorization,
         });
         match s.scripts.get_mut(&operation) {
             Some(list) if list.len() > 1 => Some(list.remove(0)),
@@ -358,6 +374,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             name: "default".to_string(),
             profile: None,
             expected_account: expected_account.map(str::to_string),
+            api_key: None,
         }],
         targets,
         probe_endpoint: Default::default(),

@@ -57,6 +57,7 @@ pub fn config(targets: Vec<Target>) -> Config {
             name: "default".into(),
             profile: None,
             expected_account: None,
+            api_key: None,
         }],
         targets,
         probe_endpoint: Default::default(),

@@ -37,6 +37,7 @@ fn mark(state: LayerState) -> &'static str {
         LayerState::Fail => "\u{2717} fail",
         LayerState::NotReached => "\u{2013} not reached",
         LayerState::Off => "\u{25cb} off",
+        LayerState::NotApplicable => "\u{25cb} n/a",
     }
 }
 

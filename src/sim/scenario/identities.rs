@@ -1,5 +1,6 @@
-//! The `[[users]]` and `[[roles]]` sections: IAM identities. Users carry long-term access keys
-//! and identity policies; roles a trust policy, identity policies and a session length limit.
+//! The `[[users]]` and `[[roles]]` sections: IAM identities. Users carry long-term access keys,
+//! long-term Bedrock API keys (`api_keys`) and identity policies; roles a trust policy, identity
+//! policies and a session length limit.
 
 use std::collections::HashMap;
 
@@ -23,6 +24,9 @@ pub(super) struct UserDef {
     name: String,
     #[serde(default)]
     access_keys: Vec<AccessKeyDef>,
+    /// Long-term Amazon Bedrock API keys (IAM service-specific credentials for Bedrock).
+    #[serde(default)]
+    bedrock_api_keys: Vec<super::api_keys::BedrockApiKeyDef>,
     #[serde(default)]
     policies: Vec<String>,
 }
@@ -45,6 +49,8 @@ pub struct User {
     pub account: String,
     pub name: String,
     pub policies: Vec<Policy>,
+    /// The user's long-term Bedrock API keys.
+    pub api_keys: Vec<super::api_keys::BedrockApiKey>,
 }
 
 #[derive(Debug)]
@@ -92,10 +98,12 @@ pub(super) fn users(
                 ));
             }
         }
+        let api_keys = super::api_keys::compile(i, &u.bedrock_api_keys, problems);
         users.push(User {
             account: u.account.clone(),
             name: u.name.clone(),
             policies,
+            api_keys,
         });
     }
     (users, keys)

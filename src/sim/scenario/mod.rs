@@ -2,7 +2,8 @@
 //! TOML file, with every problem reported at once, each naming its field.
 //!
 //! One file per section, each with its file format, its compiled form and its checks:
-//! `accounts`, `identities` (users with their access keys, roles), `catalogue` (models,
+//! `accounts`, `identities` (users with their access keys, roles; `api_keys`: their long-term
+//! Bedrock API keys), `catalogue` (models,
 //! inference profiles), `grants`, `fault_rules` (`[[faults]]`), `federation` (Kubernetes
 //! clusters, IAM OIDC providers, Pod Identity associations); `check` holds the field checks
 //! they share. [`Scenario::parse`] runs the sections in file order.
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 
 mod accounts;
+mod api_keys;
 mod catalogue;
 mod check;
 mod fault_rules;
@@ -20,6 +22,7 @@ mod grants;
 mod identities;
 
 pub use self::accounts::Account;
+pub use self::api_keys::BedrockApiKey;
 pub use self::catalogue::{InferenceMode, Lifecycle, LifecycleDates, Model, Profile};
 pub use self::federation::{Cluster, Federation, OidcProvider, PodIdentityAssociation};
 pub use self::grants::GrantStatus;
@@ -54,6 +57,9 @@ struct ScenarioFile {
     oidc_providers: Vec<federation::OidcProviderDef>,
     #[serde(default)]
     pod_identity_associations: Vec<federation::AssociationDef>,
+    /// The region of a bearer (API key) request that names none (see `bearer`).
+    #[serde(default)]
+    api_key_region: Option<String>,
 }
 
 /// A loaded, validated scenario.
@@ -72,6 +78,8 @@ pub struct Scenario {
     pub faults: Vec<Fault>,
     /// Kubernetes clusters, IAM OIDC providers and Pod Identity associations.
     pub federation: Federation,
+    /// The region of a bearer (API key) request whose host and key name none.
+    pub api_key_region: String,
 }
 
 /// Every problem of a scenario file, one per line, each naming the field.
@@ -109,6 +117,15 @@ impl Scenario {
             &accounts,
             &mut problems,
         );
+        let api_key_region = file
+            .api_key_region
+            .clone()
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        if !check::is_region(&api_key_region) {
+            problems.push(format!(
+                "api_key_region: `{api_key_region}` is not a region name"
+            ));
+        }
         if !problems.is_empty() {
             return Err(ScenarioError {
                 origin: origin.to_owned(),
@@ -126,7 +143,16 @@ impl Scenario {
             grants,
             faults,
             federation,
+            api_key_region,
         })
+    }
+
+    /// The user a long-term Bedrock API key's alias (`<user>-at-<account>`) names.
+    pub fn api_key_user(&self, alias: &str) -> Option<&User> {
+        let (name, account) = alias.rsplit_once("-at-")?;
+        self.users
+            .iter()
+            .find(|u| u.name == name && u.account == account)
     }
 
     /// The model access of `account` to `model` in `region`: the most specific matching
