@@ -15,7 +15,9 @@ use crate::config::{self, Config, ConfigError};
 use crate::metrics::{Metrics, MetricsError};
 use crate::notify;
 use crate::probe::Prober;
+use crate::probe::pacing::Pacer;
 use crate::schedule::ProbeFn;
+use crate::shard::Shard;
 use crate::shutdown::Signals;
 
 /// Errors that stop the daemon.
@@ -45,6 +47,8 @@ pub struct DaemonOptions {
     pub config_file: PathBuf,
     /// `host:port` or `:port` (all interfaces).
     pub listen_address: String,
+    /// This replica's shard of the tuples (`--shard.index`/`--shard.count`).
+    pub shard: Shard,
 }
 
 /// Normalises a listen address: `:9819` means all interfaces (`0.0.0.0:9819`); `host:port`
@@ -82,11 +86,20 @@ pub fn serve<P: ProbeFn>(
     })
 }
 
-/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober.
+/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober, pacing
+/// every AWS call per account ([`Pacer`], one for the process, at this replica's share).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
-    let factory: ProberFactory<Prober> =
-        Arc::new(|c: Arc<Config>| Box::pin(async move { Prober::new(&c).await }));
-    run_with(opts, config::load, factory).await
+    let shards = opts.shard.count;
+    let pacer = Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
+    let paced = Arc::clone(&pacer);
+    let factory: ProberFactory<Prober> = Arc::new(move |c: Arc<Config>| {
+        let pacer = Arc::clone(&paced);
+        Box::pin(async move {
+            pacer.configure(&c.limits, shards);
+            Prober::new(&c).await.with_pacer(pacer)
+        })
+    });
+    run_inner(opts, config::load, factory, Some(pacer)).await
 }
 
 /// Runs the daemon with `loader` and `factory` until SIGTERM/SIGINT: loads the configuration
@@ -97,11 +110,24 @@ pub async fn run_with<P: ProbeFn>(
     loader: Loader,
     factory: ProberFactory<P>,
 ) -> Result<(), DaemonError> {
+    run_inner(opts, loader, factory, None).await
+}
+
+async fn run_inner<P: ProbeFn>(
+    opts: DaemonOptions,
+    loader: Loader,
+    factory: ProberFactory<P>,
+    pacer: Option<Arc<Pacer>>,
+) -> Result<(), DaemonError> {
     let config = loader(&opts.config_file).map_err(|error| DaemonError::Config {
         path: opts.config_file.clone(),
         error,
     })?;
     let metrics = Arc::new(Metrics::new()?);
+    metrics.set_shard(opts.shard);
+    for c in pacer.iter().flat_map(|p| p.collectors()) {
+        metrics.register(c)?;
+    }
     let app = App::new(metrics, opts.config_file.clone(), loader, factory);
     let mut signals = Signals::install().map_err(DaemonError::Signal)?;
     let listener = bind(&opts.listen_address).await?;
@@ -109,7 +135,7 @@ pub async fn run_with<P: ProbeFn>(
     let stop = CancellationToken::new();
     let mut server = serve(Arc::clone(&app), listener, stop.clone());
     if let Some(a) = local {
-        tracing::info!(address = %a, config = %opts.config_file.display(), "bedrock-access-exporter listening");
+        tracing::info!(address = %a, config = %opts.config_file.display(), shard = %opts.shard, "bedrock-access-exporter listening");
     }
     let tuples = config.tuples().len();
     // The first configuration is applied in the background (building the prober may take a

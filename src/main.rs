@@ -12,6 +12,7 @@ use bedrock_access_exporter::daemon::{self, DaemonOptions};
 use bedrock_access_exporter::diagnose;
 use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
 use bedrock_access_exporter::metrics::{VERSION, revision};
+use bedrock_access_exporter::shard::{Shard, ShardError};
 use bedrock_access_exporter::shutdown::{self, Signals};
 use bedrock_access_exporter::sim;
 
@@ -49,6 +50,25 @@ struct Cli {
         default_value = "logfmt"
     )]
     log_format: LogFormat,
+
+    /// How many replicas share the tuples (each probes and exports only its shard).
+    #[arg(
+        long = "shard.count",
+        env = "BEDROCK_EXPORTER_SHARD_COUNT",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    shard_count: u32,
+
+    /// This replica's shard, 0 to N-1, or `auto`: the ordinal of a StatefulSet pod's hostname
+    /// (`name-3` → 3).
+    #[arg(
+        long = "shard.index",
+        env = "BEDROCK_EXPORTER_SHARD_INDEX",
+        default_value = "0",
+        value_name = "I|auto"
+    )]
+    shard_index: String,
 
     /// Print the version and revision, and exit.
     #[arg(long = "version")]
@@ -141,9 +161,17 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::from(2);
             }
+            let shard = match shard_of(&cli) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bedrock-access-exporter: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = DaemonOptions {
                 config_file: cli.config_file.clone(),
                 listen_address: cli.listen_address.clone(),
+                shard,
             };
             exit_from(
                 runtime()
@@ -151,6 +179,17 @@ fn main() -> ExitCode {
             )
         }
     }
+}
+
+/// The shard of `--shard.index`/`--shard.count`; `auto` reads the hostname (`HOSTNAME`, else
+/// the kernel's).
+fn shard_of(cli: &Cli) -> Result<Shard, ShardError> {
+    let hostname = std::env::var("HOSTNAME").ok().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    });
+    Shard::parse(&cli.shard_index, cli.shard_count, hostname.as_deref())
 }
 
 /// `diagnose --output`.

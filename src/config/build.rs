@@ -8,16 +8,18 @@ use config::{Map, Value};
 
 use super::Config;
 use super::ctx::Ctx;
+use super::limits::limits;
 use super::settings::probe_defaults;
 use super::sources::sources;
 use super::targets::targets;
 
-const TOP_KEYS: [&str; 3] = ["probe", "sources", "targets"];
+const TOP_KEYS: [&str; 4] = ["probe", "limits", "sources", "targets"];
 
 /// Validates the whole tree. Returns the configuration when no problem was found.
 pub fn build(ctx: &mut Ctx<'_>, root: &Map<String, Value>, file: &Path) -> Option<Config> {
     ctx.unknown_keys(root, "", None, &TOP_KEYS);
     let (defaults, probe_invoke_interval) = probe_defaults(ctx, root);
+    let limits = limits(ctx, root);
     let mut sources = sources(ctx, root);
     let targets = targets(ctx, root, &sources, &defaults, probe_invoke_interval);
     sources.add_default(targets.uses_default_source);
@@ -29,5 +31,6 @@ pub fn build(ctx: &mut Ctx<'_>, root: &Map<String, Value>, file: &Path) -> Optio
         defaults,
         sources: sources.list,
         targets: targets.list,
+        limits,
     })
 }

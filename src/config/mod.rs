@@ -30,6 +30,8 @@ use std::time::Duration;
 mod build;
 mod ctx;
 mod env;
+pub mod fleet;
+mod limits;
 mod locate;
 mod rules;
 mod settings;
@@ -38,6 +40,8 @@ mod targets;
 mod values;
 
 pub use env::PREFIX as ENV_PREFIX;
+pub use fleet::{Discovery, Fleet};
+pub use limits::Limits;
 pub use settings::{MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
 pub use sources::DEFAULT_SOURCE;
 
@@ -95,6 +99,21 @@ pub struct Target {
     pub regions: Vec<String>,
     pub models: Vec<String>,
     pub settings: ProbeSettings,
+    /// One account (`role_arn`, or none), many (`role_name` with `accounts`/`accounts_from`),
+    /// or one account's member of a many-account target.
+    pub accounts: TargetAccounts,
+}
+
+/// Which accounts a target probes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum TargetAccounts {
+    /// The account of `role_arn`, or the source's own account without one.
+    #[default]
+    One,
+    /// One role in many accounts; the members are in [`Fleet::members`].
+    Many(Box<Fleet>),
+    /// One account of a many-account target: `role_arn` is that account's role.
+    Member,
 }
 
 impl fmt::Debug for Target {
@@ -107,6 +126,7 @@ impl fmt::Debug for Target {
             .field("regions", &self.regions)
             .field("models", &self.models)
             .field("settings", &self.settings)
+            .field("accounts", &self.accounts)
             .finish()
     }
 }
@@ -125,6 +145,45 @@ impl Target {
             .unwrap_or("")
     }
 
+    /// The `account` of this target's tuple keys: the account of a many-account target's member,
+    /// "" otherwise (a target with one account needs none to tell its tuples apart).
+    pub fn tuple_account(&self) -> &str {
+        match self.accounts {
+            TargetAccounts::Member => self.role_account().unwrap_or(""),
+            _ => "",
+        }
+    }
+
+    /// The many-account definition, for a target written with `role_name`.
+    pub fn fleet(&self) -> Option<&Fleet> {
+        match &self.accounts {
+            TargetAccounts::Many(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// The targets probed for this one: its members (one per account) for a many-account
+    /// target, else itself.
+    pub fn members(&self) -> Vec<&Target> {
+        match &self.accounts {
+            TargetAccounts::Many(f) => f.members.iter().collect(),
+            _ => vec![self],
+        }
+    }
+
+    /// The member of a many-account target that probes `account` (itself otherwise, or when no
+    /// member has that account).
+    pub fn member_for(&self, account: &str) -> &Target {
+        match &self.accounts {
+            TargetAccounts::Many(f) if !account.is_empty() => f
+                .members
+                .iter()
+                .find(|m| m.role_account() == Some(account))
+                .unwrap_or(self),
+            _ => self,
+        }
+    }
+
     /// Strings of this target that must never leave the process (redacted from every message,
     /// log line and output): the external id.
     pub fn secrets(&self) -> Vec<&str> {
@@ -132,10 +191,12 @@ impl Target {
     }
 }
 
-/// One (target, region, model) tuple: the unit that is probed and exported.
+/// One (target, account, region, model) tuple: the unit that is probed and exported.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TupleKey {
     pub target: String,
+    /// The account of a many-account target's tuple; "" for a target with one account.
+    pub account: String,
     pub aws_region: String,
     pub model_id: String,
 }
@@ -149,6 +210,8 @@ pub struct Config {
     pub defaults: ProbeSettings,
     pub sources: Vec<Source>,
     pub targets: Vec<Target>,
+    /// `[limits]`: calls per second per account and service.
+    pub limits: Limits,
 }
 
 /// One problem found in a configuration file.
@@ -389,21 +452,46 @@ fn syntax_error(path: &Path, format: Format, e: config::ConfigError) -> ConfigEr
 }
 
 impl Config {
-    /// Every (target, region, model) tuple, in configuration order.
+    /// Every (target, account, region, model) tuple, in configuration order, with the target
+    /// that probes it (a many-account target's member for its account).
     pub fn tuples(&self) -> Vec<(TupleKey, &Target)> {
         let mut out = Vec::new();
         for t in &self.targets {
-            for r in &t.regions {
-                for m in &t.models {
-                    out.push((
-                        TupleKey {
-                            target: t.name.clone(),
-                            aws_region: r.clone(),
-                            model_id: m.clone(),
-                        },
-                        t,
-                    ));
+            for member in t.members() {
+                for r in &member.regions {
+                    for m in &member.models {
+                        out.push((
+                            TupleKey {
+                                target: member.name.clone(),
+                                account: member.tuple_account().to_string(),
+                                aws_region: r.clone(),
+                                model_id: m.clone(),
+                            },
+                            member,
+                        ));
+                    }
                 }
+            }
+        }
+        out
+    }
+
+    /// The targets whose accounts come from AWS Organizations (`accounts_from`).
+    pub fn discovering(&self) -> impl Iterator<Item = (&Target, &Discovery)> {
+        self.targets
+            .iter()
+            .filter_map(|t| Some((t, t.fleet()?.discovery.as_ref()?)))
+    }
+
+    /// This configuration with the accounts of each discovering target replaced by
+    /// `accounts(target name)` (targets it answers `None` for keep theirs).
+    pub fn with_discovered(&self, accounts: impl Fn(&str) -> Option<Vec<String>>) -> Config {
+        let mut out = self.clone();
+        for t in &mut out.targets {
+            if t.fleet().is_some_and(|f| f.discovery.is_some())
+                && let Some(list) = accounts(&t.name)
+            {
+                *t = fleet::with_accounts(t, list);
             }
         }
         out

@@ -69,6 +69,7 @@ impl<'a> FixContext<'a> {
         key: &'a TupleKey,
         report: Option<&ProbeReport>,
     ) -> FixContext<'a> {
+        let target = target.map(|t| t.member_for(&key.account));
         let configured_source_account = match (config, target) {
             (Some(c), Some(t)) => c.source_of(t).and_then(|s| s.expected_account.as_deref()),
             _ => None,

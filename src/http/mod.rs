@@ -113,6 +113,8 @@ async fn metrics<P: ProbeFn>(State(app): State<Arc<App<P>>>) -> Response {
 #[derive(Debug, Default, PartialEq)]
 pub struct ProbeParams {
     pub target: String,
+    /// One account of a many-account target (or the account of a `role_arn` target).
+    pub account: Option<String>,
     pub region: Option<String>,
     pub model: Option<String>,
     pub debug: bool,
@@ -125,6 +127,7 @@ pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let slot = match k.as_ref() {
             "target" => &mut target,
+            "account" => &mut p.account,
             "region" => &mut p.region,
             "model" => &mut p.model,
             "debug" => {
@@ -137,7 +140,7 @@ pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown parameter {other:?}; expected target, region, model, debug\n"
+                    "unknown parameter {other:?}; expected target, account, region, model, debug\n"
                 ));
             }
         };
@@ -179,6 +182,20 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
             ),
         );
     };
+    if let Some(a) = &params.account
+        && !target
+            .members()
+            .iter()
+            .any(|m| m.role_account() == Some(a.as_str()))
+    {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "account {a:?} is not probed by target {:?}\n",
+                target.name
+            ),
+        );
+    }
     if let Some(r) = &params.region
         && !target.regions.contains(r)
     {
@@ -229,28 +246,40 @@ pub async fn probe_target<P: ProbeFn>(
     let round = prober.new_round();
     let run_invoke = target.settings.invoke != InvokeMode::None;
     let limit = target.settings.timeout + TIMEOUT_GUARD;
-    let mut keys = Vec::new();
-    for r in &target.regions {
-        if params.region.as_ref().is_some_and(|want| want != r) {
+    let members = target.members();
+    let mut keys: Vec<(TupleKey, usize)> = Vec::new();
+    for (i, member) in members.iter().enumerate() {
+        if let Some(want) = &params.account
+            && member.role_account() != Some(want.as_str())
+        {
             continue;
         }
-        for m in &target.models {
-            if params.model.as_ref().is_some_and(|want| want != m) {
+        for r in &target.regions {
+            if params.region.as_ref().is_some_and(|want| want != r) {
                 continue;
             }
-            keys.push(TupleKey {
-                target: target.name.clone(),
-                aws_region: r.clone(),
-                model_id: m.clone(),
-            });
+            for m in &target.models {
+                if params.model.as_ref().is_some_and(|want| want != m) {
+                    continue;
+                }
+                let key = TupleKey {
+                    target: target.name.clone(),
+                    account: member.tuple_account().to_string(),
+                    aws_region: r.clone(),
+                    model_id: m.clone(),
+                };
+                keys.push((key, i));
+            }
         }
     }
     let round = &round;
+    let members = &members;
     let mut out: Vec<(TupleKey, Option<ProbeReport>)> = futures::stream::iter(keys)
-        .map(|key| async move {
+        .map(|(key, i)| async move {
+            let member = members[i];
             let report = tokio::time::timeout(
                 limit,
-                prober.probe(target, &key.aws_region, &key.model_id, round, run_invoke),
+                prober.probe(member, &key.aws_region, &key.model_id, round, run_invoke),
             )
             .await
             .ok();
@@ -266,8 +295,9 @@ pub async fn probe_target<P: ProbeFn>(
 /// The status view of the running configuration and the last background probes.
 pub fn current_view<P: ProbeFn>(app: &App<P>) -> status_page::StatusView {
     let current = app.current();
-    status_page::build(
+    status_page::build_for(
         current.as_ref().map(|g| g.config.as_ref()),
+        app.metrics.shard(),
         &app.metrics.snapshot(),
         SystemTime::now(),
     )
@@ -327,6 +357,7 @@ mod tests {
             p,
             Ok(ProbeParams {
                 target: "prod x".into(),
+                account: None,
                 region: Some("us-east-1".into()),
                 model: Some("anthropic.claude-3-haiku-20240307-v1:0".into()),
                 debug: true,

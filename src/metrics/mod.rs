@@ -13,12 +13,14 @@
 
 mod encode;
 mod exposition;
+mod fleet;
 mod registry;
 mod state;
 mod store;
 
 pub use crate::reason::error_code_label;
 pub use exposition::{Exposition, TEXT_CONTENT_TYPE};
+pub use fleet::FleetMetrics;
 pub use registry::{Metrics, MetricsError, VERSION, revision};
 pub use state::{TupleMeta, TupleState, probe_success};
 pub use store::TupleStore;

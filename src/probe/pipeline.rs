@@ -8,12 +8,13 @@
 //!   a layer that runs out reports `timeout`.
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use tokio::time::Instant;
 
 use super::aws::local_failure;
+use super::pacing::{Pacer, Service};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
     LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, model_access,
@@ -60,9 +61,52 @@ async fn timed<T>(
     (result, value, availability)
 }
 
+/// [`timed`], after waiting for the calls' slot in `key`'s (account, service) pace; a slot past
+/// the budget fails the layer as `throttled` without calling AWS. AWS's throttling slows the
+/// key down, an answer speeds it back up.
+async fn paced<T>(
+    pacer: Option<&Pacer>,
+    key: Option<(&str, Service)>,
+    calls: u32,
+    layer: Layer,
+    deadline: Instant,
+    call: String,
+    fut: impl Future<Output = LayerOutput<T>>,
+) -> (LayerResult, Option<T>, Option<Availability>) {
+    let (Some(pacer), Some((account, service))) = (pacer, key) else {
+        return timed(layer, deadline, call, fut).await;
+    };
+    if let Err(p) = pacer.acquire(account, service, calls, deadline).await {
+        let message = format!(
+            "not sent: the pace of {:.2} {} calls/s in account {} would start it {} from now, past the probe's budget ([limits] sets the pace)",
+            p.rate,
+            service.as_str(),
+            p.account,
+            humantime::format_duration(Duration::from_millis(p.wait.as_millis() as u64)),
+        );
+        let result = LayerResult {
+            layer,
+            status: LayerStatus::Failed(local_failure(Reason::Throttled, &message)),
+            duration: Duration::ZERO,
+            call,
+        };
+        return (result, None, None);
+    }
+    let out = timed(layer, deadline, call, fut).await;
+    match &out.0.status {
+        LayerStatus::Failed(f) if f.reason == Reason::Throttled => {
+            pacer.throttled(account, service)
+        }
+        LayerStatus::Failed(f) if f.http_status.is_none() => {}
+        _ => pacer.answered(account, service),
+    }
+    out
+}
+
 /// The gate layers for one (target, region): computed by the first tuple of the round that
 /// needs them, within a budget of `settings.timeout` from then.
 async fn run_gate(
+    pacer: Option<&Pacer>,
     source: &Source,
     sdk: &SdkConfig,
     target: &Target,
@@ -86,8 +130,17 @@ async fn run_gate(
         deadline.saturating_duration_since(Instant::now()),
         identity_cell.get_or_init(|| async {
             let call = credentials::describe(&ctx);
-            let (layer, identity, _) =
-                timed(Layer::Credentials, deadline, call, credentials::run(&ctx)).await;
+            let key = source.expected_account.as_deref().map(|a| (a, Service::Sts));
+            let (layer, identity, _) = paced(
+                pacer,
+                key,
+                1,
+                Layer::Credentials,
+                deadline,
+                call,
+                credentials::run(&ctx),
+            )
+            .await;
             IdentityOutcome { layer, identity }
         }),
     )
@@ -129,7 +182,11 @@ async fn run_gate(
         };
     };
     let call = assume_role::describe(&ctx, role_arn);
-    let (layer, assumed, _) = timed(
+    // AssumeRole counts against the caller's account: the source's.
+    let (layer, assumed, _) = paced(
+        pacer,
+        Some((identity.account.as_str(), Service::Sts)),
+        1,
         Layer::AssumeRole,
         deadline,
         call,
@@ -147,6 +204,7 @@ async fn run_gate(
 /// Probes one tuple (see [`super::Prober::probe`]).
 pub(crate) async fn probe(
     source: Option<&(Source, SdkConfig)>,
+    pacer: Option<&Pacer>,
     target: &Target,
     region: &str,
     model: &str,
@@ -156,6 +214,7 @@ pub(crate) async fn probe(
     let deadline = Instant::now() + target.settings.timeout;
     let key = TupleKey {
         target: target.name.clone(),
+        account: target.tuple_account().to_string(),
         aws_region: region.to_string(),
         model_id: model.to_string(),
     };
@@ -187,10 +246,10 @@ pub(crate) async fn probe(
     // The gate bounds itself (its calls get what is left of a budget that started no later
     // than this probe's); the grace only guards against a gate that never answers, and keeps
     // the first tuple from cancelling the shared calls at the very edge of the budget.
-    let gate_cell = round.gate_cell(&target.name, region);
+    let gate_cell = round.gate_cell(target, region);
     let gate = match tokio::time::timeout(
         deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
-        gate_cell.get_or_init(|| run_gate(source, sdk, target, region, round)),
+        gate_cell.get_or_init(|| run_gate(pacer, source, sdk, target, region, round)),
     )
     .await
     {
@@ -226,13 +285,23 @@ pub(crate) async fn probe(
         deadline,
     };
     let settings = &target.settings;
+    // Bedrock's calls count against the account whose credentials make them.
+    let bedrock = Some((gate.account_id.as_str(), Service::Bedrock));
     let model_access_layer = async {
         if !settings.model_access {
             return None;
         }
         let call = model_access::describe(&ctx);
+        let calls = if crate::model_id::is_inference_profile(model) {
+            2
+        } else {
+            1
+        };
         Some(
-            timed(
+            paced(
+                pacer,
+                bedrock,
+                calls,
                 Layer::ModelAccess,
                 deadline,
                 call,
@@ -247,7 +316,10 @@ pub(crate) async fn probe(
         }
         let call = invoke::describe(&ctx);
         Some(
-            timed(
+            paced(
+                pacer,
+                bedrock,
+                1,
                 Layer::Invoke,
                 deadline,
                 call,
