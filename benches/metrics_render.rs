@@ -71,6 +71,7 @@ fn populated() -> Metrics {
             regions: REGIONS.iter().map(|s| s.to_string()).collect(),
             models: MODELS.iter().map(|s| s.to_string()).collect(),
             settings: settings(),
+            accounts: Default::default(),
         })
         .collect();
     let config = Config {
@@ -82,6 +83,7 @@ fn populated() -> Metrics {
             expected_account: None,
         }],
         targets,
+        limits: Default::default(),
     };
     let metrics = match Metrics::new() {
         Ok(m) => m,

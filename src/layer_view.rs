@@ -199,6 +199,7 @@ mod tests {
         t.settings.invoke = InvokeMode::None;
         let key = TupleKey {
             target: "t".into(),
+            account: String::new(),
             aws_region: "us-east-1".into(),
             model_id: MODEL.into(),
         };

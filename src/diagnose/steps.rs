@@ -556,6 +556,7 @@ mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
             },
+            accounts: Default::default(),
         }
     }
 
@@ -581,6 +582,7 @@ mod tests {
         ProbeReport {
             key: TupleKey {
                 target: "t".into(),
+                account: String::new(),
                 aws_region: "us-east-1".into(),
                 model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             },

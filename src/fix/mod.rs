@@ -349,12 +349,14 @@ pub(crate) mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
             },
+            accounts: Default::default(),
         }
     }
 
     pub(crate) fn key(region: &str, model: &str) -> TupleKey {
         TupleKey {
             target: "t".into(),
+            account: String::new(),
             aws_region: region.into(),
             model_id: model.into(),
         }

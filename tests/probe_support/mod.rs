@@ -318,6 +318,7 @@ pub fn target(name: &str, role_arn: Option<&str>) -> Target {
         regions: vec!["us-east-1".to_string()],
         models: vec![MODEL.to_string()],
         settings: settings(),
+        accounts: Default::default(),
     }
 }
 
@@ -331,6 +332,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             expected_account: expected_account.map(str::to_string),
         }],
         targets,
+        limits: Default::default(),
     }
 }
 

@@ -40,6 +40,7 @@ pub fn target(name: &str, regions: &[&str], models: &[&str], interval: Duration)
         regions: regions.iter().map(|s| s.to_string()).collect(),
         models: models.iter().map(|s| s.to_string()).collect(),
         settings: settings(interval),
+        accounts: Default::default(),
     }
 }
 
@@ -57,12 +58,14 @@ pub fn config(targets: Vec<Target>) -> Config {
             expected_account: None,
         }],
         targets,
+        limits: Default::default(),
     }
 }
 
 pub fn key(target: &str, region: &str, model: &str) -> TupleKey {
     TupleKey {
         target: target.into(),
+        account: String::new(),
         aws_region: region.into(),
         model_id: model.into(),
     }
@@ -206,6 +209,7 @@ impl ProbeFn for FakeProber {
     ) -> ProbeReport {
         let key = TupleKey {
             target: target.name.clone(),
+            account: String::new(),
             aws_region: region.into(),
             model_id: model.into(),
         };
