@@ -146,7 +146,9 @@ impl<P: ProbeFn> App<P> {
                         _ = tokio::time::sleep(d.refresh) => {}
                     }
                     let Some(app) = me.upgrade() else { return };
-                    let Some(current) = app.current() else { continue };
+                    let Some(current) = app.current() else {
+                        continue;
+                    };
                     let changed = tokio::select! {
                         _ = stop.cancelled() => return,
                         c = app.discoveries.refresh(current.prober.as_ref(), &target, &d, &app.metrics) => c,

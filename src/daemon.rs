@@ -90,7 +90,8 @@ pub fn serve<P: ProbeFn>(
 /// every AWS call per account ([`Pacer`], one for the process, at this replica's share).
 pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
     let shards = opts.shard.count;
-    let pacer = Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
+    let pacer =
+        Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
     let paced = Arc::clone(&pacer);
     let factory: ProberFactory<Prober> = Arc::new(move |c: Arc<Config>| {
         let pacer = Arc::clone(&paced);

@@ -108,6 +108,10 @@ enum Command {
         /// Loopback address to listen on.
         #[arg(long, default_value = "127.0.0.1:4566")]
         listen: SocketAddr,
+        /// Write what the simulator saw (calls per operation, peak calls per second per account,
+        /// AssumeRole per role and region) to this JSON file when it stops.
+        #[arg(long = "counts-file", value_name = "PATH")]
+        counts_file: Option<PathBuf>,
     },
 }
 
@@ -142,8 +146,9 @@ fn main() -> ExitCode {
         Some(Command::Simulate {
             ref scenario,
             listen,
+            ref counts_file,
         }) => exit_from(runtime().and_then(|rt| {
-            rt.block_on(sim::run(scenario, listen))
+            rt.block_on(sim::run_counting(scenario, listen, counts_file.as_deref()))
                 .context("AWS simulator")
         })),
         Some(Command::Demo) => match runtime().and_then(|rt| rt.block_on(demo(&cli))) {

@@ -142,21 +142,33 @@ mod tests {
             Shard::parse("auto", 2, Some("laptop")),
             Err(ShardError::Hostname(_))
         ));
-        assert!(matches!(Shard::parse("one", 2, None), Err(ShardError::Syntax(_))));
+        assert!(matches!(
+            Shard::parse("one", 2, None),
+            Err(ShardError::Syntax(_))
+        ));
         assert!(matches!(Shard::new(0, 0), Err(ShardError::Count(0))));
     }
 
     #[test]
     fn every_gate_has_exactly_one_owner_and_growing_moves_only_what_the_new_shard_wins() {
         let gates: Vec<(String, String)> = (0..2000)
-            .map(|i| (format!("{:012}", 100_000_000_000u64 + i), "us-east-1".to_string()))
+            .map(|i| {
+                (
+                    format!("{:012}", 100_000_000_000u64 + i),
+                    "us-east-1".to_string(),
+                )
+            })
             .collect();
         let mut moved = 0;
         let mut per_shard = [0usize; 3];
         for (account, region) in &gates {
             let owners: Vec<u32> = (0..3)
                 .filter(|i| {
-                    Shard { index: *i, count: 3 }.owns_gate("fleet", account, region)
+                    Shard {
+                        index: *i,
+                        count: 3,
+                    }
+                    .owns_gate("fleet", account, region)
                 })
                 .collect();
             assert_eq!(owners.len(), 1);

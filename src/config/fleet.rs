@@ -127,10 +127,11 @@ pub fn role_spec(
         *ok = false;
     }
     if !name_given {
-        for (key, given) in ["accounts", "accounts_from", "role_path"]
-            .into_iter()
-            .zip([lists[0], lists[1], t.contains_key("role_path")])
-        {
+        for (key, given) in ["accounts", "accounts_from", "role_path"].into_iter().zip([
+            lists[0],
+            lists[1],
+            t.contains_key("role_path"),
+        ]) {
             if given && !t.contains_key("role_arn") {
                 ctx.report(
                     &join(path, key),

@@ -73,7 +73,11 @@ fn rate(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<f64> {
         ValueKind::String(s) => match s.trim().parse::<f64>() {
             Ok(f) => f,
             Err(_) => {
-                ctx.report(path, None, format!("{s:?} is not a number of calls per second"));
+                ctx.report(
+                    path,
+                    None,
+                    format!("{s:?} is not a number of calls per second"),
+                );
                 return None;
             }
         },

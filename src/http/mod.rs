@@ -190,10 +190,7 @@ async fn probe<P: ProbeFn>(State(app): State<Arc<App<P>>>, RawQuery(query): RawQ
     {
         return text(
             StatusCode::BAD_REQUEST,
-            format!(
-                "account {a:?} is not probed by target {:?}\n",
-                target.name
-            ),
+            format!("account {a:?} is not probed by target {:?}\n", target.name),
         );
     }
     if let Some(r) = &params.region

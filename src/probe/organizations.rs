@@ -301,7 +301,12 @@ async fn list_under(
                 .send()
                 .await
                 .map_err(|e| failed(&e))?;
-            queue.extend(out.children().iter().filter_map(|c| c.id()).map(str::to_string));
+            queue.extend(
+                out.children()
+                    .iter()
+                    .filter_map(|c| c.id())
+                    .map(str::to_string),
+            );
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
                 _ => break,

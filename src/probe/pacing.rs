@@ -337,7 +337,11 @@ mod tests {
         let p = Pacer::new(&limits(100.0, 8.0), 2).expect("pacer");
         let far = Instant::now() + Duration::from_secs(60);
         let _ = p.acquire("a", Service::Bedrock, 1, far).await;
-        assert_eq!(p.rate_of("a", Service::Bedrock), Some(4.0), "half the limit per replica");
+        assert_eq!(
+            p.rate_of("a", Service::Bedrock),
+            Some(4.0),
+            "half the limit per replica"
+        );
         p.throttled("a", Service::Bedrock);
         p.throttled("a", Service::Bedrock);
         assert_eq!(p.rate_of("a", Service::Bedrock), Some(1.0));

@@ -130,7 +130,10 @@ async fn run_gate(
         deadline.saturating_duration_since(Instant::now()),
         identity_cell.get_or_init(|| async {
             let call = credentials::describe(&ctx);
-            let key = source.expected_account.as_deref().map(|a| (a, Service::Sts));
+            let key = source
+                .expected_account
+                .as_deref()
+                .map(|a| (a, Service::Sts));
             let (layer, identity, _) = paced(
                 pacer,
                 key,

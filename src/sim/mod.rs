@@ -30,10 +30,12 @@ pub mod auth;
 mod authenticate;
 mod bedrock;
 mod bedrock_rules;
+pub mod counts;
 mod ctx;
 pub mod faults;
 mod iam;
 mod inject;
+mod organizations;
 pub mod policy;
 mod routing;
 mod runtime;
@@ -128,6 +130,11 @@ impl Simulator {
         self.inner.sessions.expire_all();
     }
 
+    /// What the simulator saw so far, as JSON (see [`counts::Counts::to_json`]).
+    pub fn counts(&self) -> serde_json::Value {
+        self.inner.counts.to_json()
+    }
+
     /// The current scenario.
     pub fn scenario(&self) -> Arc<Scenario> {
         self.inner.scenario()
@@ -155,6 +162,16 @@ pub async fn serve(
 /// The `simulate` subcommand: load, bind, log the address, reload on SIGHUP, stop on
 /// SIGTERM/SIGINT.
 pub async fn run(scenario: &Path, listen: SocketAddr) -> Result<(), SimError> {
+    run_counting(scenario, listen, None).await
+}
+
+/// [`run`], writing what the simulator saw ([`Simulator::counts`]) to `counts_file` when it
+/// stops.
+pub async fn run_counting(
+    scenario: &Path,
+    listen: SocketAddr,
+    counts_file: Option<&Path>,
+) -> Result<(), SimError> {
     let sim = Simulator::from_file(scenario)?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -181,7 +198,14 @@ pub async fn run(scenario: &Path, listen: SocketAddr) -> Result<(), SimError> {
         signals.until_stop(reload).await;
         tracing::info!("AWS simulator stopping");
     };
-    serve(sim, listener, shutdown).await
+    let counted = sim.clone();
+    let served = serve(sim, listener, shutdown).await;
+    if let Some(path) = counts_file
+        && let Err(e) = std::fs::write(path, counted.counts().to_string())
+    {
+        tracing::error!(error = %e, path = %path.display(), "cannot write the simulator's counts");
+    }
+    served
 }
 
 #[cfg(test)]

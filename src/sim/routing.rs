@@ -9,7 +9,7 @@ use http::{HeaderMap, Method, StatusCode};
 
 use super::ctx::Ctx;
 use super::wire::{ApiError, Protocol, QueryService};
-use super::{bedrock, iam, runtime, sts};
+use super::{bedrock, iam, organizations, runtime, sts};
 
 /// What the request asks for.
 #[derive(Debug)]
@@ -25,6 +25,8 @@ pub(crate) enum Route {
     GetInferenceProfile(String),
     Converse(String),
     InvokeModel(String),
+    /// AWS Organizations (JSON 1.1), by its `X-Amz-Target` operation.
+    Organizations(String),
 }
 
 impl Route {
@@ -33,6 +35,7 @@ impl Route {
         match self {
             Route::Query { svc, .. } => svc.signing_name(),
             Route::Converse(_) | Route::InvokeModel(_) => "bedrock-runtime",
+            Route::Organizations(_) => "organizations",
             _ => "bedrock",
         }
     }
@@ -45,8 +48,20 @@ impl Route {
             Route::GetInferenceProfile(_) => "GetInferenceProfile",
             Route::Converse(_) => "Converse",
             Route::InvokeModel(_) => "InvokeModel",
+            Route::Organizations(op) => op,
         }
     }
+    /// The role an STS AssumeRole asks for.
+    pub(crate) fn assumed_role(&self) -> Option<&str> {
+        match self {
+            Route::Query { action, params, .. } if action == "AssumeRole" => params
+                .iter()
+                .find(|(k, _)| k == "RoleArn")
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
     /// The model (or inference profile) identifier in the path, if any.
     pub(crate) fn model(&self) -> Option<&str> {
         match self {
@@ -96,6 +111,9 @@ pub(crate) fn route(parts: &Parts, body: &Bytes, proto: Protocol) -> Result<Rout
             params,
         });
     }
+    if let Some(op) = organizations::operation(&parts.headers) {
+        return Ok(Route::Organizations(op));
+    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "UnknownOperationException", "").coral();
     let r = match (&parts.method, segs.as_slice()) {
@@ -140,5 +158,6 @@ pub(crate) fn dispatch(
         Route::GetInferenceProfile(p) => bedrock::get_inference_profile(ctx, &p),
         Route::Converse(m) => runtime::converse(ctx, &m, body),
         Route::InvokeModel(m) => runtime::invoke_model(ctx, &m, headers, body),
+        Route::Organizations(op) => Ok(organizations::dispatch(ctx, &op, body)),
     }
 }

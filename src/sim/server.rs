@@ -73,6 +73,10 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let kill = parts.extensions.get::<ConnKill>().cloned();
     let mut proto = protocol_of(&parts.uri);
+    // AWS Organizations (JSON 1.1) also posts to `/`; it answers in JSON.
+    if super::organizations::operation(&parts.headers).is_some() {
+        proto = Protocol::RestJson;
+    }
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(e) => return e.render(proto, &request_id),
@@ -90,6 +94,13 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         Err(e) => return e.render(proto, &request_id),
     };
 
+    state.counts.record(
+        principal.account(),
+        route.service(),
+        route.operation(),
+        &region,
+        route.assumed_role(),
+    );
     let firing = faults::evaluate(
         &scenario.faults,
         &CallInfo {

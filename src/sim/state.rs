@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::SessionStore;
+use super::counts::Counts;
 use super::scenario::Scenario;
 
 pub(crate) struct SimState {
@@ -13,6 +14,8 @@ pub(crate) struct SimState {
     pub(crate) sessions: SessionStore,
     /// (account, model id) pairs subscribed through Marketplace at first invocation.
     subscriptions: Mutex<HashSet<(String, String)>>,
+    /// What the simulator saw (calls per operation, per account and second, AssumeRoles).
+    pub(crate) counts: Counts,
 }
 
 impl SimState {
@@ -21,6 +24,7 @@ impl SimState {
             scenario: RwLock::new(Arc::new(scenario)),
             sessions: SessionStore::default(),
             subscriptions: Mutex::new(HashSet::new()),
+            counts: Counts::default(),
         }
     }
 

@@ -249,10 +249,7 @@ pub fn render_html(view: &StatusView) -> String {
         let _ = writeln!(
             h,
             "<p data-shard=\"{}/{}\">Shard {} of {}: this replica probes and shows only its share of the tuples; the other replicas show the rest.</p>",
-            view.shard.index,
-            view.shard.count,
-            view.shard.index,
-            view.shard.count
+            view.shard.index, view.shard.count, view.shard.index, view.shard.count
         );
     }
     summary_html(&mut h, view);

@@ -16,11 +16,13 @@ mod check;
 mod fault_rules;
 mod grants;
 mod identities;
+mod organization;
 
 pub use self::accounts::Account;
 pub use self::catalogue::{InferenceMode, Lifecycle, Model, Profile};
 pub use self::grants::GrantStatus;
 pub use self::identities::{Role, User};
+pub use self::organization::{Member, Organization, Unit};
 pub use super::faults::{FaultDef, FaultKind};
 
 use super::faults::Fault;
@@ -45,6 +47,9 @@ struct ScenarioFile {
     grants: Vec<grants::GrantDef>,
     #[serde(default)]
     faults: Vec<FaultDef>,
+    /// The AWS Organization AWS Organizations' List operations answer from.
+    #[serde(default)]
+    organization: Option<organization::OrganizationDef>,
 }
 
 /// A loaded, validated scenario.
@@ -61,6 +66,7 @@ pub struct Scenario {
     pub profiles: HashMap<String, Profile>,
     grants: grants::Grants,
     pub faults: Vec<Fault>,
+    pub organization: Option<Organization>,
 }
 
 /// Every problem of a scenario file, one per line, each naming the field.
@@ -91,6 +97,7 @@ impl Scenario {
             &mut problems,
         );
         let faults = fault_rules::compile(&file.faults, &mut problems);
+        let organization = organization::compile(file.organization.as_ref(), &mut problems);
         if !problems.is_empty() {
             return Err(ScenarioError {
                 origin: origin.to_owned(),
@@ -107,6 +114,7 @@ impl Scenario {
             profiles,
             grants,
             faults,
+            organization,
         })
     }
 
