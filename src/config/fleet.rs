@@ -16,8 +16,9 @@ use super::locate::join;
 use super::values::{as_table, get_bool, get_list, get_positive_duration, get_string};
 use super::{Target, TargetAccounts, rules};
 
-/// The shortest `accounts_from.refresh` accepted (Organizations' own quotas are low).
-pub const MIN_REFRESH: Duration = Duration::from_secs(60);
+/// The shortest `accounts_from.refresh` accepted (one discovery costs a few Organizations
+/// calls; their quotas are a few per second).
+pub const MIN_REFRESH: Duration = Duration::from_secs(10);
 /// `accounts_from.refresh` when not written.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(3600);
 /// The most accounts one target may expand to (written or discovered); beyond it the list is
@@ -354,7 +355,7 @@ fn discovery(
                     &p,
                     tname,
                     format!(
-                        "{} is below the minimum of 1m",
+                        "{} is below the minimum of 10s",
                         humantime::format_duration(d)
                     ),
                 );
