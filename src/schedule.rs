@@ -338,7 +338,9 @@ async fn run_target<P: ProbeFn>(
                 _ = loops.cancelled() => return,
                 _ = tokio::time::sleep_until(planned) => {}
             }
-            let slot = if planned_tuple.previous_round {
+            // Right after a start or reload there is no previous round: the gate's first
+            // round begins now.
+            let slot = if planned_tuple.previous_round && previous.is_some() {
                 &mut previous
             } else {
                 &mut round

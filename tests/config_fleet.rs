@@ -52,11 +52,17 @@ fn a_many_account_target_expands_to_each_accounts_role() {
         fleet.iter().map(|(k, _)| k.account.as_str()).collect();
     assert_eq!(accounts.len(), 3);
     // A target with one role keeps keys without an account.
-    let solo = tuples.iter().find(|(k, _)| k.target == "solo").expect("solo");
+    let solo = tuples
+        .iter()
+        .find(|(k, _)| k.target == "solo")
+        .expect("solo");
     assert_eq!(solo.0.account, "");
     // check-config names every account, never the external id.
     let described = c.describe_tuples();
-    assert!(described.contains("account_id=333333333333 role_name=bedrock-prober"), "{described}");
+    assert!(
+        described.contains("account_id=333333333333 role_name=bedrock-prober"),
+        "{described}"
+    );
     assert!(!described.contains("fleet-external-id"));
 }
 
@@ -82,14 +88,21 @@ fn a_role_name_needs_accounts_and_a_role_arn_takes_none() {
         "",
     );
     let p = problems(&no_accounts);
-    assert!(p.iter().any(|p| p.field == "targets[0].role_name" && p.message.contains("accounts")), "{p:#?}");
+    assert!(
+        p.iter()
+            .any(|p| p.field == "targets[0].role_name" && p.message.contains("accounts")),
+        "{p:#?}"
+    );
     let both = FLEET.replace(
         "name = \"solo\"\n",
         "name = \"solo\"\naccounts = [\"666666666666\"]\n",
     );
     let p = problems(&both);
     assert!(p.iter().any(|p| p.field == "targets[1].accounts"), "{p:#?}");
-    let bad_name = FLEET.replace("role_name = \"bedrock-prober\"", "role_name = \"bedrock prober\"");
+    let bad_name = FLEET.replace(
+        "role_name = \"bedrock-prober\"",
+        "role_name = \"bedrock prober\"",
+    );
     let p = problems(&bad_name);
     assert_eq!(p[0].field, "targets[0].role_name");
 }
@@ -106,10 +119,22 @@ models = ["anthropic.claude-3-haiku-20240307-v1:0"]
 "#;
     let p = problems(text);
     let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
-    assert!(fields.contains(&"targets[0].accounts_from.ous[1]"), "{p:#?}");
-    assert!(fields.contains(&"targets[0].accounts_from.exclude[0]"), "{p:#?}");
-    assert!(fields.contains(&"targets[0].accounts_from.refresh"), "{p:#?}");
-    assert!(p.iter().all(|p| p.line == Some(5) && p.target.as_deref() == Some("org")));
+    assert!(
+        fields.contains(&"targets[0].accounts_from.ous[1]"),
+        "{p:#?}"
+    );
+    assert!(
+        fields.contains(&"targets[0].accounts_from.exclude[0]"),
+        "{p:#?}"
+    );
+    assert!(
+        fields.contains(&"targets[0].accounts_from.refresh"),
+        "{p:#?}"
+    );
+    assert!(
+        p.iter()
+            .all(|p| p.line == Some(5) && p.target.as_deref() == Some("org"))
+    );
     let good = text
         .replace(", \"prod\"", "")
         .replace("exclude = [\"1234\"]", "exclude = [\"999999999999\"]")
@@ -128,7 +153,9 @@ fn limits_are_read_and_checked() {
     let c = load(&text).expect("valid");
     assert_eq!(c.limits.sts_per_second, 50.0);
     assert_eq!(c.limits.bedrock_per_second, 2.5);
-    let p = problems(&format!("[limits]\nbedrock_per_second = 0\nburst = 3\n{FLEET}"));
+    let p = problems(&format!(
+        "[limits]\nbedrock_per_second = 0\nburst = 3\n{FLEET}"
+    ));
     let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
     assert!(fields.contains(&"limits.bedrock_per_second"), "{p:#?}");
     assert!(fields.contains(&"limits.burst"), "{p:#?}");

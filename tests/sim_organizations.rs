@@ -123,7 +123,10 @@ async fn the_management_account_lists_every_account_page_by_page_and_walks_its_o
     }
     assert_eq!(pages, 2, "34 accounts in pages of 20");
     assert_eq!(all, 34);
-    assert!(!active.contains(&"444444444444".to_string()), "SUSPENDED is not ACTIVE");
+    assert!(
+        !active.contains(&"444444444444".to_string()),
+        "SUSPENDED is not ACTIVE"
+    );
     assert_eq!(active.len(), 33);
 
     let children = c
@@ -133,7 +136,13 @@ async fn the_management_account_lists_every_account_page_by_page_and_walks_its_o
         .send()
         .await;
     let ids: Vec<String> = children
-        .map(|o| o.children().iter().filter_map(|c| c.id()).map(str::to_string).collect())
+        .map(|o| {
+            o.children()
+                .iter()
+                .filter_map(|c| c.id())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(ids, ["ou-a1b2-prodeu01"]);
     let under = c
@@ -142,7 +151,13 @@ async fn the_management_account_lists_every_account_page_by_page_and_walks_its_o
         .send()
         .await;
     let ids: Vec<String> = under
-        .map(|o| o.accounts().iter().filter_map(|a| a.id()).map(str::to_string).collect())
+        .map(|o| {
+            o.accounts()
+                .iter()
+                .filter_map(|a| a.id())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(ids, ["333333333333", "444444444444"]);
 }
@@ -157,7 +172,11 @@ async fn members_outsiders_and_unknown_ous_get_aws_errors() {
             e.message().unwrap_or_default().to_string(),
         )
     };
-    let member = client(&url, "AKIAMEMBER0000000001", "memberSecret000000000000000000000000001");
+    let member = client(
+        &url,
+        "AKIAMEMBER0000000001",
+        "memberSecret000000000000000000000000001",
+    );
     let err = match member.list_accounts().send().await {
         Ok(_) => panic!("a member account must not list the organization"),
         Err(e) => e.into_service_error(),
@@ -169,7 +188,11 @@ async fn members_outsiders_and_unknown_ous_get_aws_errors() {
             "You don't have permissions to access this resource.".into()
         )
     );
-    let loner = client(&url, "AKIALONER00000000001", "lonerSecret0000000000000000000000000001");
+    let loner = client(
+        &url,
+        "AKIALONER00000000001",
+        "lonerSecret0000000000000000000000000001",
+    );
     let err = match loner.list_accounts().send().await {
         Ok(_) => panic!("an account outside any organization has nothing to list"),
         Err(e) => e.into_service_error(),
@@ -181,7 +204,11 @@ async fn members_outsiders_and_unknown_ous_get_aws_errors() {
             "Your account is not a member of an organization.".into()
         )
     );
-    let reader = client(&url, "AKIAORGREADER0000001", "orgReaderSecret0000000000000000000000001");
+    let reader = client(
+        &url,
+        "AKIAORGREADER0000001",
+        "orgReaderSecret0000000000000000000000001",
+    );
     let err = match reader
         .list_accounts_for_parent()
         .parent_id("ou-a1b2-nosuchou")
@@ -254,5 +281,8 @@ async fn boto3_reads_the_same_accounts_and_errors() {
         ),
         "{stdout}"
     );
-    assert!(stdout.contains("parent ParentNotFoundException"), "{stdout}");
+    assert!(
+        stdout.contains("parent ParentNotFoundException"),
+        "{stdout}"
+    );
 }
