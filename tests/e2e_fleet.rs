@@ -491,7 +491,7 @@ models = ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text-express-v
     let acct = account(0);
     let p = peak(&seen, &acct, "bedrock");
     assert!(
-        p >= 2 && p <= 4,
+        (2..=4).contains(&p),
         "peak Bedrock calls per second in the account: {p}"
     );
     let total = seen["accounts"][acct.as_str()]["bedrock"]["total"]
