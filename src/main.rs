@@ -88,6 +88,9 @@ enum Command {
         /// Only this target.
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
+        /// Only this account (of a many-account target).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
         /// Only this region.
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
@@ -132,12 +135,14 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig) => check_config(&cli.config_file),
         Some(Command::Diagnose {
             ref target,
+            ref account,
             ref region,
             ref model,
             output,
         }) => {
             let selection = diagnose::Selection {
                 target: target.clone(),
+                account: account.clone(),
                 region: region.clone(),
                 model: model.clone(),
             };
@@ -223,17 +228,18 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
             return ExitCode::from(2);
         }
     };
-    let tuples = match diagnose::select(&cfg, selection) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("bedrock-access-exporter diagnose: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bedrock-access-exporter diagnose: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = rt.block_on(discover_accounts(cfg));
+    let tuples = match diagnose::select(&cfg, selection) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bedrock-access-exporter diagnose: {e}");
             return ExitCode::from(2);
         }
     };
@@ -250,6 +256,32 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `cfg` with the accounts its `accounts_from` targets find now (a failure is printed, and that
+/// target has no accounts to diagnose).
+async fn discover_accounts(cfg: config::Config) -> config::Config {
+    if cfg.discovering().next().is_none() {
+        return cfg;
+    }
+    let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
+    let mut found = std::collections::HashMap::new();
+    for (t, d) in cfg.discovering() {
+        match prober.discover(t, d).await {
+            Ok(accounts) => {
+                found.insert(t.name.clone(), accounts);
+            }
+            Err(f) => eprintln!(
+                "bedrock-access-exporter diagnose: target {:?}: discovering accounts failed: {} ({}): {}; fix: {}",
+                t.name,
+                f.reason.as_str(),
+                f.error_code.as_deref().unwrap_or("no error code"),
+                f.message,
+                f.reason.fix()
+            ),
+        }
+    }
+    cfg.with_discovered(|name| found.get(name).cloned())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
