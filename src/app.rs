@@ -173,7 +173,7 @@ impl<P: ProbeFn> App<P> {
         let prober = Arc::clone(&current.prober);
         self.scheduler
             .restart(Arc::clone(&resolved), Arc::clone(&prober));
-        let tuples = resolved.tuples().len();
+        let tuples = self.metrics.tuples_configured();
         if let Ok(mut cur) = self.current.write() {
             *cur = Some(Arc::new(Generation {
                 config: resolved,
@@ -203,7 +203,7 @@ impl<P: ProbeFn> App<P> {
         notify::reloading();
         let result = match self.load() {
             Ok(config) => {
-                let n = config.tuples().len();
+                let n = config.tuple_count();
                 self.apply(config).await;
                 tracing::info!(file = %self.config_path.display(), tuples = n, "configuration reloaded");
                 Ok(())
@@ -236,10 +236,8 @@ impl<P: ProbeFn> App<P> {
                 let shard = self.metrics.shard();
                 let owned = g
                     .config
-                    .tuples()
-                    .iter()
-                    .filter(|(k, _)| shard.owns(k))
-                    .count();
+                    .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
+                    .len();
                 let of = if shard.is_sharded() {
                     format!(" (shard {shard})")
                 } else {

@@ -138,7 +138,7 @@ async fn run_inner<P: ProbeFn>(
     if let Some(a) = local {
         tracing::info!(address = %a, config = %opts.config_file.display(), shard = %opts.shard, "bedrock-access-exporter listening");
     }
-    let tuples = config.tuples().len();
+    let tuples = config.tuple_count();
     // The first configuration is applied in the background (building the prober may take a
     // moment) while signals are already handled.
     let starter = {

@@ -261,8 +261,12 @@ impl<P: ProbeFn> Scheduler<P> {
             self.shared.metrics.apply_tuples(&config);
         }
         {
-            let keys: std::collections::HashSet<TupleKey> =
-                config.tuples().into_iter().map(|(k, _)| k).collect();
+            let shard = self.shared.metrics.shard();
+            let keys: std::collections::HashSet<TupleKey> = config
+                .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
             self.shared.memory().retain(|k, _| keys.contains(k));
         }
         let loops = self.shared.shutdown.child_token();

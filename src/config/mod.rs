@@ -455,10 +455,22 @@ impl Config {
     /// Every (target, account, region, model) tuple, in configuration order, with the target
     /// that probes it (a many-account target's member for its account).
     pub fn tuples(&self) -> Vec<(TupleKey, &Target)> {
+        self.tuples_where(|_, _, _| true)
+    }
+
+    /// The tuples whose gate (target, account, region) `owns` accepts, without building the
+    /// keys of the others (a replica of many owns a small share of a large configuration).
+    pub fn tuples_where(
+        &self,
+        owns: impl Fn(&str, &str, &str) -> bool,
+    ) -> Vec<(TupleKey, &Target)> {
         let mut out = Vec::new();
         for t in &self.targets {
             for member in t.members() {
                 for r in &member.regions {
+                    if !owns(&member.name, member.tuple_account(), r) {
+                        continue;
+                    }
                     for m in &member.models {
                         out.push((
                             TupleKey {
@@ -474,6 +486,14 @@ impl Config {
             }
         }
         out
+    }
+
+    /// How many tuples [`Config::tuples`] has, without building them.
+    pub fn tuple_count(&self) -> usize {
+        self.targets
+            .iter()
+            .map(|t| t.members().len() * t.regions.len() * t.models.len())
+            .sum()
     }
 
     /// The targets whose accounts come from AWS Organizations (`accounts_from`).

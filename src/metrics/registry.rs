@@ -120,14 +120,18 @@ impl Metrics {
         let shard = self.shard();
         let n = self.tuples.set_tuples(
             config
-                .tuples()
+                .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
                 .into_iter()
-                .filter(|(k, _)| shard.owns(k))
                 .map(|(k, t)| (k, TupleMeta::of(t))),
         );
         self.tuples_configured.set(n as i64);
         let discovering: Vec<&str> = config.discovering().map(|(t, _)| t.name.as_str()).collect();
         self.fleet.retain(&discovering);
+    }
+
+    /// The tuples this replica probes (the `bedrock_access_exporter_tuples` gauge).
+    pub fn tuples_configured(&self) -> i64 {
+        self.tuples_configured.get()
     }
 
     /// This replica's shard (set once by the daemon, before the first configuration).

@@ -191,9 +191,8 @@ pub fn build_for(
     let by_key: HashMap<&TupleKey, &TupleState> = states.iter().map(|s| (&s.key, s)).collect();
     let mut rows: Vec<Row> = match config {
         Some(c) => c
-            .tuples()
+            .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
             .into_iter()
-            .filter(|(k, _)| shard.owns(k))
             .map(|(k, t)| row(&k, Some(t), Some(c), by_key.get(&k).copied()))
             .collect(),
         None => states
