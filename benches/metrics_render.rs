@@ -35,6 +35,7 @@ fn settings() -> ProbeSettings {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     }
 }
 

@@ -28,7 +28,7 @@ TUPLE = "job, instance, target, account_id, role_name, aws_region, model_id"
 SEL = 'job=~"$job", target=~"$target", account_id=~"$account", aws_region=~"$region", model_id=~"$model"'
 LAYER_SEL = SEL + ', layer=~"$layer"'
 JOB_SEL = 'job=~"$job"'
-LAYER_ORDER = ["credentials", "assume_role", "model_access", "invoke"]
+LAYER_ORDER = ["credentials", "assume_role", "model_access", "invoke", "invoke_stream"]
 TAGS = ["bedrock-access", "aws", "bedrock"]
 
 
@@ -474,7 +474,8 @@ def overview():
             table(
                 "Status matrix: tuples × layers",
                 "Each row is a tuple (target · region · model), each column a layer of its last probe. "
-                "Empty: not attempted (after a failed credentials/assume_role gate) or turned off.",
+                "Empty: not attempted (after a failed credentials/assume_role gate) or turned off "
+                "(invoke_stream, the streaming invocation, runs only for targets with stream = true).",
                 [
                     target(
                         'label_join(bedrock_access_layer_success{' + LAYER_SEL + '}, "tuple", " · ", "target", "aws_region", "model_id")',
@@ -724,7 +725,7 @@ def tuple_dashboard():
         L.place(
             stat(
                 "Last invoke",
-                "bedrock_access_invoke_timestamp_seconds: the paid layer may run less often (invoke_interval).",
+                "bedrock_access_invoke_timestamp_seconds: the paid layers (invoke, invoke_stream) may run less often (invoke_interval).",
                 [target(f"bedrock_access_invoke_timestamp_seconds{{{SEL}}} * 1000", legend="{{target}} · {{aws_region}} · {{model_id}}", instant=True)],
                 unit="dateTimeFromNow",
             ),

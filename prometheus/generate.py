@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes prometheus/alerts.yml from the template below and prometheus/reasons.json.
 
-The fix text of every reason (spec/reasons.md, src/reason.rs) is not a label, so each alert
+The fix text of every reason (docs/reasons.md, src/reason.rs) is not a label, so each alert
 carries a `fix` annotation: a Go-template `if eq $labels.reason ...` chain over the reasons of the
 alert's class, generated here so the text stays identical to the exporter's own (a Rust test,
 tests/dashboards_project.rs, checks reasons.json against `Reason::fix()`).
@@ -17,7 +17,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 
-# Labels that identify one probed tuple (spec/metrics.md) plus the scrape's own job/instance, so
+# Labels that identify one probed tuple (docs/metrics.md) plus the scrape's own job/instance, so
 # two exporters (or the /metrics and /probe jobs) probing the same tuple never match each other.
 TUPLE = "job, instance, target, account_id, role_name, aws_region, model_id"
 
@@ -30,7 +30,7 @@ def fix_chain(reasons, indent):
         kw = "if" if i == 0 else "else if"
         lines.append(f'{pad}{{{{- {kw} eq $labels.reason "{r["reason"]}" -}}}} {r["fix"]}')
     lines.append(
-        f"{pad}{{{{- else -}}}} see the reasons table (README, spec/reasons.md) for {{{{ $labels.reason }}}}"
+        f"{pad}{{{{- else -}}}} see the reasons table (README, docs/reasons.md) for {{{{ $labels.reason }}}}"
     )
     lines.append(f"{pad}{{{{- end -}}}}")
     return "\n".join(lines)
@@ -50,8 +50,12 @@ TEMPLATE = """\
 # failure_info while it holds (probe_success 1), and must never page.
 #
 # An activation in progress does not page: while model_access reports model_access_pending, the
-# access failure of invoke in the same probe is expected (spec/reasons.md), so the two access
-# alerts leave that tuple out; BedrockAccessProbeInconclusive warns if the activation takes an hour.
+# access failure of invoke (and invoke_stream) in the same probe is expected (docs/reasons.md), so
+# the two access alerts leave that tuple out; BedrockAccessProbeInconclusive warns if the
+# activation takes an hour.
+#
+# Every layer pages alike: a tuple that loses its streaming permission (layer invoke_stream,
+# `stream = true`) while plain invocation still passes is a regression like invoke's.
 #
 # "Succeeded before" means: the exporter saw a success (last_success_timestamp > 0) OR Prometheus
 # saw probe_success 1 within the last day. The second half keeps the alert alive across exporter

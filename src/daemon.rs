@@ -19,6 +19,7 @@ use crate::probe::pacing::Pacer;
 use crate::schedule::ProbeFn;
 use crate::shard::Shard;
 use crate::shutdown::Signals;
+use crate::web::{self, SelfCheck, WebError, WebOptions, WebState};
 
 /// Errors that stop the daemon.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +40,8 @@ pub enum DaemonError {
     Signal(#[source] std::io::Error),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Web(#[from] WebError),
 }
 
 /// What the daemon needs from the command line.
@@ -54,14 +57,7 @@ pub struct DaemonOptions {
 /// Normalises a listen address: `:9819` means all interfaces (`0.0.0.0:9819`); `host:port`
 /// and `[v6]:port` are kept.
 pub fn listen_address(s: &str) -> Result<String, DaemonError> {
-    let bad = || DaemonError::ListenAddress(s.to_string());
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    port.parse::<u16>().map_err(|_| bad())?;
-    if host.is_empty() {
-        Ok(format!("0.0.0.0:{port}"))
-    } else {
-        Ok(s.to_string())
-    }
+    web::listen::normalize(s).map_err(|_| DaemonError::ListenAddress(s.to_string()))
 }
 
 /// Binds the HTTP listener.
@@ -72,23 +68,26 @@ pub async fn bind(address: &str) -> Result<tokio::net::TcpListener, DaemonError>
         .map_err(|source| DaemonError::Listen { addr, source })
 }
 
-/// Serves `app` on `listener` until `stop` is cancelled.
+/// Serves `app` on `listener` until `stop` is cancelled: plain HTTP, no authentication, the
+/// default timeouts and connection cap.
 pub fn serve<P: ProbeFn>(
     app: Arc<App<P>>,
     listener: tokio::net::TcpListener,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<std::io::Result<()>> {
     let router = crate::http::router(app);
-    tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-    })
+    web::Server::new(
+        vec![listener],
+        router,
+        WebState::plain(),
+        web::Limits::default(),
+    )
+    .spawn(stop)
 }
 
 /// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober, pacing
 /// every AWS call per account ([`Pacer`], one for the process, at this replica's share).
-pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
+pub async fn run(opts: DaemonOptions, web: WebOptions) -> Result<(), DaemonError> {
     let shards = opts.shard.count;
     let pacer =
         Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
@@ -100,22 +99,34 @@ pub async fn run(opts: DaemonOptions) -> Result<(), DaemonError> {
             Prober::new(&c).await.with_pacer(pacer)
         })
     });
-    run_inner(opts, config::load, factory, Some(pacer)).await
+    run_inner(opts, web, config::load, factory, Some(pacer)).await
 }
 
-/// Runs the daemon with `loader` and `factory` until SIGTERM/SIGINT: loads the configuration
-/// (every problem reported), serves HTTP, runs the scheduler, reloads on SIGHUP, and on
-/// SIGTERM/SIGINT cancels the probes in flight and closes the listener.
+/// [`run_with_web`] with the default web options (plain HTTP on `opts.listen_address`).
 pub async fn run_with<P: ProbeFn>(
     opts: DaemonOptions,
     loader: Loader,
     factory: ProberFactory<P>,
 ) -> Result<(), DaemonError> {
-    run_inner(opts, loader, factory, None).await
+    run_with_web(opts, WebOptions::default(), loader, factory).await
+}
+
+/// Runs the daemon with `loader` and `factory` until SIGTERM/SIGINT: loads the configuration
+/// (every problem reported) and the web configuration, serves HTTP, runs the scheduler, reloads
+/// on SIGHUP, and on SIGTERM/SIGINT cancels the probes in flight and closes the listeners.
+/// `web.listen` without addresses listens on `opts.listen_address`.
+pub async fn run_with_web<P: ProbeFn>(
+    opts: DaemonOptions,
+    web: WebOptions,
+    loader: Loader,
+    factory: ProberFactory<P>,
+) -> Result<(), DaemonError> {
+    run_inner(opts, web, loader, factory, None).await
 }
 
 async fn run_inner<P: ProbeFn>(
     opts: DaemonOptions,
+    web: WebOptions,
     loader: Loader,
     factory: ProberFactory<P>,
     pacer: Option<Arc<Pacer>>,
@@ -124,6 +135,9 @@ async fn run_inner<P: ProbeFn>(
         path: opts.config_file.clone(),
         error,
     })?;
+    raise_open_file_limit();
+    let state = WebState::load(web.config_file.as_deref(), web.healthy_without_auth)
+        .map_err(WebError::from)?;
     let metrics = Arc::new(Metrics::new()?);
     metrics.set_shard(opts.shard);
     for c in pacer.iter().flat_map(|p| p.collectors()) {
@@ -131,13 +145,34 @@ async fn run_inner<P: ProbeFn>(
     }
     let app = App::new(metrics, opts.config_file.clone(), loader, factory);
     let mut signals = Signals::install().map_err(DaemonError::Signal)?;
-    let listener = bind(&opts.listen_address).await?;
-    let local: Option<SocketAddr> = listener.local_addr().ok();
-    let stop = CancellationToken::new();
-    let mut server = serve(Arc::clone(&app), listener, stop.clone());
-    if let Some(a) = local {
-        tracing::info!(address = %a, config = %opts.config_file.display(), shard = %opts.shard, "bedrock-access-exporter listening");
+    let listen = match web.listen.clone() {
+        web::ListenOn::Addresses(a) if a.is_empty() => {
+            web::ListenOn::Addresses(vec![opts.listen_address.clone()])
+        }
+        other => other,
+    };
+    let listeners = web::listen::bind(&listen).await?;
+    let limits = web::limits(&web);
+    let web_summary = state.active().summary.clone();
+    let server = web::Server::new(
+        listeners,
+        crate::http::router(Arc::clone(&app)),
+        state,
+        limits,
+    );
+    let local: Option<SocketAddr> = server.local_addrs().first().copied();
+    for a in server.local_addrs() {
+        tracing::info!(address = %a, config = %opts.config_file.display(), web = %web_summary, shard = %opts.shard, "bedrock-access-exporter listening");
     }
+    tracing::info!(
+        max_connections = limits.max_connections,
+        read_header_timeout = ?limits.read_header_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        "HTTP server limits"
+    );
+    let self_check = server.self_check();
+    let stop = CancellationToken::new();
+    let mut server = server.spawn(stop.clone());
     let tuples = config.tuple_count();
     // The first configuration is applied in the background (building the prober may take a
     // moment) while signals are already handled.
@@ -148,7 +183,7 @@ async fn run_inner<P: ProbeFn>(
             tracing::info!(tuples, "scheduler started");
         })
     };
-    let watchdog = spawn_watchdog(local, stop.clone());
+    let watchdog = spawn_watchdog(local, self_check, stop.clone());
     let reload = || async {
         tracing::info!("SIGHUP: reloading the configuration");
         let _ = app.reload().await;
@@ -177,11 +212,27 @@ async fn run_inner<P: ProbeFn>(
     result
 }
 
-/// Pings the systemd watchdog while the daemon's own `GET /-/ready` answers over loopback:
-/// any answer until the daemon has been ready once, then only 200 (see [`notify`] for what
-/// that proves). `None` without a watchdog.
+/// Raises the soft open-file limit to the hard one; a refusal is logged and the daemon goes on.
+fn raise_open_file_limit() {
+    match web::fdlimit::raise() {
+        Ok(r) if r.before != r.after => tracing::info!(
+            before = ?r.before, after = ?r.after, "raised the open-file limit to its hard limit"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::info!(
+            error = %e, soft_limit = ?web::fdlimit::soft_limit(),
+            "cannot raise the open-file limit; going on with the current one"
+        ),
+    }
+}
+
+/// Pings the systemd watchdog while the daemon's own `GET /-/ready` answers (its listener
+/// accepts over loopback, and the request goes through the HTTP stack and router in-process,
+/// whatever TLS or authentication is configured): any answer until the daemon has been ready
+/// once, then only 200 (see [`notify`] for what that proves). `None` without a watchdog.
 fn spawn_watchdog(
     local: Option<SocketAddr>,
+    self_check: SelfCheck,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let period = notify::watchdog_period()?;
@@ -193,8 +244,9 @@ fn spawn_watchdog(
     let seen_ready = Arc::new(AtomicBool::new(false));
     Some(tokio::spawn(notify::watchdog(period, stop, move || {
         let seen_ready = Arc::clone(&seen_ready);
+        let self_check = self_check.clone();
         async move {
-            match notify::http_self_check(addr, "/-/ready").await {
+            match self_check.get("/-/ready").await {
                 Some(200) => {
                     seen_ready.store(true, Ordering::SeqCst);
                     true

@@ -1,4 +1,4 @@
-//! One tuple's four layers as every output shows them: each layer passed, failed, was not
+//! One tuple's five layers as every output shows them: each layer passed, failed, was not
 //! reached (an earlier gate failed, or no probe yet) or is off (turned off by the
 //! configuration), with the failure's reason and evidence and the one-line fix.
 //!
@@ -24,7 +24,8 @@ pub enum LayerState {
     Fail,
     /// The layer is enabled but was not attempted (an earlier gate failed, or no probe yet).
     NotReached,
-    /// The layer is turned off by configuration (`invoke = "none"`, `model_access = false`).
+    /// The layer is turned off by configuration (`invoke = "none"`, `model_access = false`,
+    /// `stream` not set, or an embedding model, which answers no stream).
     Off,
 }
 
@@ -92,7 +93,7 @@ impl LayerView {
             },
             call: Some(r.call.clone()),
             duration: Some(r.duration),
-            fix: failure.as_ref().map(|f| cx.line(f.reason)),
+            fix: failure.as_ref().map(|f| cx.layer_line(layer, f.reason)),
             failure,
         }
     }
@@ -114,27 +115,31 @@ impl Serialize for LayerView {
     }
 }
 
-/// Whether `layer` is enabled for `target` (without a target: every layer is).
-pub fn enabled(target: Option<&Target>, layer: Layer) -> bool {
+/// Whether `layer` is enabled for `model` of `target` (without a target: every layer is but
+/// the optional `invoke_stream`).
+pub fn enabled(target: Option<&Target>, model: &str, layer: Layer) -> bool {
     match (target, layer) {
         (Some(t), Layer::Invoke) => t.settings.invoke != InvokeMode::None,
         (Some(t), Layer::ModelAccess) => t.settings.model_access,
+        (Some(t), Layer::InvokeStream) => t.settings.streams(model),
+        (None, Layer::InvokeStream) => false,
         _ => true,
     }
 }
 
-/// The four layers of one tuple, in order.
+/// The five layers of one tuple, in order.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct TupleLayers(pub [LayerView; 4]);
+pub struct TupleLayers(pub [LayerView; 5]);
 
 impl TupleLayers {
     /// The layers of the tuple of `cx` as its `report` shows them (`None`: not probed yet, so
     /// every enabled layer is not reached), with one-line fixes from `cx`.
     pub fn new(cx: &FixContext<'_>, report: Option<&ProbeReport>) -> TupleLayers {
         let target = cx.target();
+        let model = cx.model();
         TupleLayers(Layer::ALL.map(|l| {
             let result = report.and_then(|r| r.layers.iter().find(|x| x.layer == l));
-            LayerView::of(l, result, enabled(target, l), cx)
+            LayerView::of(l, result, enabled(target, model, l), cx)
         }))
     }
 
@@ -219,6 +224,7 @@ mod tests {
                 LayerState::Pass,
                 LayerState::Fail,
                 LayerState::NotReached,
+                LayerState::Off,
                 LayerState::Off
             ]
         );
@@ -244,5 +250,43 @@ mod tests {
             unprobed.get(Layer::ModelAccess).state,
             LayerState::NotReached
         );
+    }
+
+    #[test]
+    fn the_streaming_layer_is_off_unless_turned_on_and_never_for_an_embedding_model() {
+        const EMBED: &str = "amazon.titan-embed-text-v2:0";
+        let mut t = target(None, &["us-east-1"], &[MODEL, EMBED]);
+        let key = |model: &str| TupleKey {
+            target: "t".into(),
+            account: String::new(),
+            aws_region: "us-east-1".into(),
+            model_id: model.into(),
+        };
+        let chat = key(MODEL);
+        let cx = FixContext::new(None, Some(&t), &chat, None);
+        let off = TupleLayers::new(&cx, None);
+        assert_eq!(off.get(Layer::InvokeStream).state, LayerState::Off);
+
+        t.settings.stream = true;
+        let r = report(
+            &chat,
+            vec![
+                result(Layer::Credentials, None),
+                result(Layer::Invoke, None),
+                result(Layer::InvokeStream, Some(Reason::BedrockNotPermitted)),
+            ],
+        );
+        let cx = FixContext::new(None, Some(&t), &chat, Some(&r));
+        let v = TupleLayers::new(&cx, Some(&r));
+        assert_eq!(v.get(Layer::InvokeStream).state, LayerState::Fail);
+        assert_eq!(
+            v.first_failure().map(|l| l.layer),
+            Some(Layer::InvokeStream)
+        );
+        let embed = key(EMBED);
+        let cx = FixContext::new(None, Some(&t), &embed, None);
+        let v = TupleLayers::new(&cx, None);
+        assert_eq!(v.get(Layer::InvokeStream).state, LayerState::Off);
+        assert_eq!(v.get(Layer::Invoke).state, LayerState::NotReached);
     }
 }

@@ -23,3 +23,4 @@ pub mod schedule;
 pub mod shard;
 pub mod shutdown;
 pub mod sim;
+pub mod web;

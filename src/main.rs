@@ -1,4 +1,4 @@
-//! `bedrock-access-exporter`: the daemon and its subcommands (`interface.md`).
+//! `bedrock-access-exporter`: the daemon and its subcommands (`docs/interface.md`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use bedrock_access_exporter::metrics::{VERSION, revision};
 use bedrock_access_exporter::shard::{Shard, ShardError};
 use bedrock_access_exporter::shutdown::{self, Signals};
 use bedrock_access_exporter::sim;
+use bedrock_access_exporter::web;
 
 /// Probes cross-account AWS Bedrock access layer by layer and exports the results for
 /// Prometheus.
@@ -25,18 +26,8 @@ struct Cli {
     #[arg(long = "config.file", global = true, default_value = config::DEFAULT_PATH, value_name = "PATH")]
     config_file: PathBuf,
 
-    /// Address to listen on: host:port, or :port for all interfaces.
-    #[arg(
-        long = "web.listen-address",
-        global = true,
-        default_value = ":9819",
-        value_name = "ADDR"
-    )]
-    listen_address: String,
-
-    /// Web configuration file (TLS, basic auth) of the exporter toolkit: not yet supported.
-    #[arg(long = "web.config.file", value_name = "PATH")]
-    web_config_file: Option<PathBuf>,
+    #[command(flatten)]
+    web: web::WebFlags,
 
     /// Log level.
     #[arg(long = "log.level", global = true, default_value = "info", value_parser = LEVELS)]
@@ -164,13 +155,6 @@ fn main() -> ExitCode {
             }
         },
         None => {
-            if let Some(p) = &cli.web_config_file {
-                eprintln!(
-                    "bedrock-access-exporter: --web.config.file={} is not supported yet (TLS and basic auth are planned); run without it behind a TLS-terminating proxy",
-                    p.display()
-                );
-                return ExitCode::from(2);
-            }
             let shard = match shard_of(&cli) {
                 Ok(s) => s,
                 Err(e) => {
@@ -180,13 +164,14 @@ fn main() -> ExitCode {
             };
             let opts = DaemonOptions {
                 config_file: cli.config_file.clone(),
-                listen_address: cli.listen_address.clone(),
+                listen_address: cli.web.first_address().to_string(),
                 shard,
             };
-            exit_from(
-                runtime()
-                    .and_then(|rt| rt.block_on(daemon::run(opts)).map_err(anyhow::Error::from)),
-            )
+            let web = cli.web.options();
+            exit_from(runtime().and_then(|rt| {
+                rt.block_on(daemon::run(opts, web))
+                    .map_err(anyhow::Error::from)
+            }))
         }
     }
 }
@@ -357,6 +342,12 @@ fn demo_no_proxy(existing: Option<&str>) -> String {
 /// `demo`: the simulator in-process with the demo scenario, and this binary as a child running
 /// the daemon against it. Signals are forwarded; exits with the child's status.
 async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
+    // The daemon child reads the same web configuration; a bad one stops the demo here.
+    let tls = match &cli.web.config_file {
+        Some(p) => web::WebState::load(Some(p), false)?.tls(),
+        None => false,
+    };
+    let scheme = if tls { "https" } else { "http" };
     let simulator = sim::Simulator::from_toml(sim::DEMO_SCENARIO, "demo")
         .context("loading the demo scenario")?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -385,7 +376,7 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     let exe = std::env::current_exe().context("locating this binary")?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg(format!("--config.file={}", config_path.display()))
-        .arg(format!("--web.listen-address={}", cli.listen_address))
+        .args(cli.web.forwarded())
         .arg(format!("--log.level={}", cli.log_level))
         .arg(format!(
             "--log.format={}",
@@ -418,11 +409,11 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut signals = Signals::install().context("installing the signal handlers")?;
     let mut child = cmd.spawn().context("starting the daemon")?;
 
-    let web = daemon::listen_address(&cli.listen_address)?;
+    let web = daemon::listen_address(cli.web.first_address())?;
     let web = web.replacen("0.0.0.0:", "127.0.0.1:", 1);
     println!("bedrock-access-exporter demo");
-    println!("  metrics:   http://{web}/metrics");
-    println!("  status:    http://{web}/");
+    println!("  metrics:   {scheme}://{web}/metrics");
+    println!("  status:    {scheme}://{web}/");
     println!("  simulator: http://{sim_addr} (AWS_ENDPOINT_URL)");
     println!("  config:    {}", config_path.display());
     println!("Stop with Ctrl-C.");

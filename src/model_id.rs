@@ -65,6 +65,12 @@ pub fn bare_name(model: &str) -> &str {
     last
 }
 
+/// Whether the model is an embedding model: Converse does not serve it (InvokeModel only) and
+/// it answers no response stream.
+pub fn is_embedding(model: &str) -> bool {
+    bare_name(model).contains("embed")
+}
+
 /// The system-defined inference profile that serves `model` in `region`: the region's
 /// geographic prefix (or `global.` where the geography has none) and the foundation model, so
 /// an id that already carries a prefix is not prefixed twice.

@@ -6,9 +6,10 @@
 //! because its service manager went away.
 //!
 //! **What the watchdog proves.** A `WATCHDOG=1` ping is sent every half `WATCHDOG_USEC` by
-//! [`watchdog`], but only when a liveness check passes. The daemon's check
-//! ([`http_self_check`]) sends `GET /-/ready` over loopback to its own listener and wants an
-//! answer within the ping period: that proves the tokio runtime schedules tasks, the listener
+//! [`watchdog`], but only when a liveness check passes. The daemon's check (`web::SelfCheck`:
+//! its listener must accept a loopback connection, and `GET /-/ready` goes in-process through
+//! the HTTP stack, past TLS and authentication) wants an answer within the ping period: that
+//! proves the tokio runtime schedules tasks, the listener
 //! accepts, the HTTP stack and the router answer, and (once the daemon has been ready) that a
 //! configuration is loaded and the scheduler runs (`/-/ready` is 200 only then). A wedged
 //! runtime, a dead accept loop or a stopped scheduler stop the pings, and systemd restarts the

@@ -1,16 +1,16 @@
 //! The failure taxonomy of the contract: every failed layer gets exactly one [`Reason`], and each
 //! reason has one [`Class`], one fix and at most one [`Cause`]. How AWS's answers map onto it is
 //! in the submodules: [`classify`](fn@classify) (codes, statuses, then what the message says, by
-//! `wording`) and [`classify_availability`].
+//! `wording`), [`classify_availability`] and [`classify_credential_chain`].
 
 use std::fmt;
 
 mod classify;
 mod wording;
 
-pub use classify::{classify, classify_availability, error_code_label};
+pub use classify::{classify, classify_availability, classify_credential_chain, error_code_label};
 
-/// The four probe layers, in order.
+/// The five probe layers, in order (`invoke_stream` is optional, off by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Layer {
@@ -18,15 +18,23 @@ pub enum Layer {
     AssumeRole,
     ModelAccess,
     Invoke,
+    InvokeStream,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 4] = [
+    pub const ALL: [Layer; 5] = [
         Layer::Credentials,
         Layer::AssumeRole,
         Layer::ModelAccess,
         Layer::Invoke,
+        Layer::InvokeStream,
     ];
+
+    /// The paid layers (`invoke`, `invoke_stream`): they run at most once per
+    /// `invoke_interval`, and their last result stands in between.
+    pub fn is_invocation(self) -> bool {
+        matches!(self, Layer::Invoke | Layer::InvokeStream)
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +42,7 @@ impl Layer {
             Layer::AssumeRole => "assume_role",
             Layer::ModelAccess => "model_access",
             Layer::Invoke => "invoke",
+            Layer::InvokeStream => "invoke_stream",
         }
     }
 }
@@ -72,7 +81,7 @@ impl fmt::Display for Class {
     }
 }
 
-/// Every reason of the contract (`reasons.md`).
+/// Every reason of the contract (`docs/reasons.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -213,7 +222,7 @@ impl fmt::Display for Reason {
 }
 
 impl Reason {
-    /// The fix to print for this reason (`reasons.md`).
+    /// The fix to print for this reason (`docs/reasons.md`).
     pub fn fix(self) -> &'static str {
         use Reason::*;
         match self {

@@ -268,6 +268,71 @@ async fn every_aws_fixture_fails_its_own_layer_in_a_full_probe_with_the_evidence
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
+/// Runs the fixture of an invoke failure as the answer to the streaming twin of its operation
+/// (ConverseStream, or InvokeModelWithResponseStream for an InvokeModel fixture), before any
+/// stream opens, in a full probe with `stream = true`. Returns the invoke_stream layer's failure.
+async fn through_the_streaming_layer(f: &Fixture) -> Option<Failure> {
+    let replay = Replay::healthy().await;
+    let streaming = if f.operation == "InvokeModel" {
+        "InvokeModelWithResponseStream"
+    } else {
+        "ConverseStream"
+    };
+    replay.script(streaming, vec![Reply::from_fixture(&f.name)]);
+    let mut target = support::target("fixture", Some(support::ROLE_ARN));
+    target.settings.stream = true;
+    if f.operation == "InvokeModel" {
+        target.settings.invoke = InvokeMode::InvokeModel;
+    }
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    let round = prober.new_round();
+    let report = prober
+        .probe(&target, "us-east-1", support::MODEL, &round, true)
+        .await;
+    let result = report
+        .layers
+        .iter()
+        .find(|l| l.layer == Layer::InvokeStream)
+        .unwrap_or_else(|| panic!("{}: invoke_stream absent: {report:?}", f.name));
+    assert!(
+        replay.count(streaming) >= 1,
+        "{}: {streaming} was never called",
+        f.name
+    );
+    match &result.status {
+        LayerStatus::Passed => None,
+        LayerStatus::Failed(failure) => Some(failure.clone()),
+    }
+}
+
+#[tokio::test]
+async fn every_invoke_failure_aws_answers_before_a_stream_opens_fails_invoke_stream_alike() {
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for f in support::all_fixtures() {
+        if f.expect.as_ref().is_none_or(|e| e.layer != "invoke") {
+            continue;
+        }
+        checked += 1;
+        match through_the_streaming_layer(&f).await {
+            None => problems.push(format!("{}: invoke_stream passed", f.name)),
+            Some(failure) => {
+                check(&f, "streaming layer", &failure, &mut problems);
+                let want_id = f.headers.get("x-amzn-RequestId").cloned();
+                if failure.request_id != want_id || failure.http_status != Some(f.status) {
+                    problems.push(format!(
+                        "{}: evidence {:?} {:?}, want {want_id:?} {}",
+                        f.name, failure.request_id, failure.http_status, f.status
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} invoke fixtures");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
 #[tokio::test]
 async fn a_marketplace_agreement_in_error_surfaces_aws_error_message() {
     let f = fixture("model_access--marketplace_subscription_required--availability-error");

@@ -223,7 +223,7 @@ fn reconstructed() -> Vec<Sourced> {
             Some(403),
             "The AWS Marketplace agreement for this model is being created. Please try again later.",
             ModelAccessPending,
-            "RECONSTRUCTED: the same state worded for the agreement (reasons.md: \"still being created or processed\")",
+            "RECONSTRUCTED: the same state worded for the agreement (docs/reasons.md: \"still being created or processed\")",
         ),
         (
             Invoke,

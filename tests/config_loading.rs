@@ -49,6 +49,7 @@ fn a_minimal_file_gets_every_documented_default() {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     };
     assert_eq!(config.defaults, expected);
     assert_eq!(config.targets[0].settings, expected);
@@ -316,7 +317,7 @@ fn check_config_lists_each_tuple_with_its_account_and_role_but_never_the_externa
         lines[0],
         "target=prod-inference source=platform account_id=222222222222 role_name=bedrock-prober \
          aws_region=us-east-1 model_id=anthropic.claude-3-5-sonnet-20240620-v1:0 invoke=converse \
-         model_access=on expect=allow external_id=<set>"
+         model_access=on stream=off expect=allow external_id=<set>"
     );
     assert!(lines[4].starts_with("target=guardrail source=default account_id=333333333333"));
     assert!(lines[4].ends_with("expect=deny"), "{}", lines[4]);
@@ -406,5 +407,68 @@ fn debug_printing_a_configuration_never_shows_the_external_id() {
     assert!(
         printed.contains("external_id: Some(\"<set>\")"),
         "{printed}"
+    );
+}
+
+#[test]
+fn stream_in_probe_is_inherited_and_a_target_that_never_invokes_simply_does_not_stream() {
+    let text = r#"
+[probe]
+stream = true
+
+[[targets]]
+name = "chat"
+regions = ["us-east-1"]
+models = ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-embed-text-v2:0"]
+
+[[targets]]
+name = "control-plane-only"
+regions = ["us-east-1"]
+models = ["anthropic.claude-3-haiku-20240307-v1:0"]
+invoke = "none"
+
+[[targets]]
+name = "no-stream"
+regions = ["us-east-1"]
+models = ["anthropic.claude-3-haiku-20240307-v1:0"]
+stream = false
+"#;
+    let config = match load_str(Path::new("c.toml"), text, Format::Toml, Vec::new()) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    let streams = |target: &str, model: &str| {
+        config
+            .target(target)
+            .is_some_and(|t| t.settings.streams(model))
+    };
+    assert!(config.defaults.stream);
+    assert!(streams("chat", "anthropic.claude-3-haiku-20240307-v1:0"));
+    assert!(
+        !streams("chat", "amazon.titan-embed-text-v2:0"),
+        "an embedding model answers no stream"
+    );
+    assert!(!streams(
+        "control-plane-only",
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    ));
+    assert!(!streams(
+        "no-stream",
+        "anthropic.claude-3-haiku-20240307-v1:0"
+    ));
+
+    // The same key through the environment.
+    let env = vec![(
+        "BEDROCK_EXPORTER__TARGETS__NO_STREAM__STREAM".to_string(),
+        "true".to_string(),
+    )];
+    let config = match load_str(Path::new("c.toml"), text, Format::Toml, env) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    };
+    assert!(
+        config
+            .target("no-stream")
+            .is_some_and(|t| t.settings.streams("anthropic.claude-3-haiku-20240307-v1:0"))
     );
 }

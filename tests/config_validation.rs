@@ -296,6 +296,17 @@ fn an_invoke_mode_that_does_not_exist_lists_the_valid_ones() {
 }
 
 #[test]
+fn streaming_on_a_target_that_never_invokes_is_a_contradiction() {
+    assert_only_problem(
+        "bad-stream-without-invocation.toml",
+        Some(26),
+        Some("guardrail"),
+        "targets[1].stream",
+        "invoke = \"none\" turns every paid layer off",
+    );
+}
+
+#[test]
 fn an_expect_value_other_than_allow_or_deny_is_rejected() {
     assert_only_problem(
         "bad-expect-value.toml",

@@ -1,7 +1,7 @@
 //! The project's own checks of dashboards/ and prometheus/ (Grafana's schema check is
 //! scripts/test.d/dashboards.sh; promtool's are scripts/test.d/rules.sh): stable uids, the
 //! datasource and tuple variables, every metric and label a query names exists in the metrics
-//! contract (spec/metrics.md, copied below), and the fix texts shown by dashboards and alerts
+//! contract (docs/metrics.md, copied below), and the fix texts shown by dashboards and alerts
 //! are the exporter's own (`Reason::fix()`).
 
 use std::collections::BTreeSet;
@@ -33,7 +33,7 @@ const DASHBOARDS: [(&str, &str); 2] = [
     ),
 ];
 
-/// The families of spec/metrics.md (histogram series suffixes included), `up`, and the
+/// The families of docs/metrics.md (histogram series suffixes included), `up`, and the
 /// process collector's families the dashboards use.
 const CONTRACT_METRICS: &[&str] = &[
     "bedrock_access_probe_success",

@@ -9,7 +9,13 @@ use std::time::Duration;
 
 use common::{Exporter, Metrics, Sim};
 
-const LAYERS: [&str; 4] = ["credentials", "assume_role", "model_access", "invoke"];
+const LAYERS: [&str; 5] = [
+    "credentials",
+    "assume_role",
+    "model_access",
+    "invoke",
+    "invoke_stream",
+];
 
 /// What a story expects of one tuple: per layer `Some(pass)` or `None` (no series), the failure
 /// reasons by layer, and `probe_success`.
@@ -17,7 +23,7 @@ struct Story {
     says: &'static str,
     target: &'static str,
     region: &'static str,
-    layers: [Option<bool>; 4],
+    layers: [Option<bool>; 5],
     failures: &'static [(&'static str, &'static str, &'static str)],
     probe_success: f64,
 }
@@ -31,7 +37,7 @@ fn stories() -> Vec<Story> {
         says,
         target,
         region: "us-east-1",
-        layers: [PASS, FAIL, NONE, NONE],
+        layers: [PASS, FAIL, NONE, NONE, NONE],
         failures: match reason {
             "assume_role_denied" => &[("assume_role", "assume_role_denied", "access")],
             "assume_role_not_permitted" => {
@@ -46,7 +52,7 @@ fn stories() -> Vec<Story> {
             says,
             target,
             region: "us-east-1",
-            layers: [PASS, PASS, PASS, FAIL],
+            layers: [PASS, PASS, PASS, FAIL, NONE],
             failures: failure,
             probe_success: 0.0,
         };
@@ -55,7 +61,7 @@ fn stories() -> Vec<Story> {
             says: "a healthy cross-account tuple shows every layer at 1",
             target: "healthy-claude",
             region: "us-east-1",
-            layers: [PASS, PASS, PASS, PASS],
+            layers: [PASS, PASS, PASS, PASS, NONE],
             failures: &[],
             probe_success: 1.0,
         },
@@ -63,7 +69,7 @@ fn stories() -> Vec<Story> {
             says: "the same target is healthy in its second region too",
             target: "healthy-claude",
             region: "us-west-2",
-            layers: [PASS, PASS, PASS, PASS],
+            layers: [PASS, PASS, PASS, PASS, NONE],
             failures: &[],
             probe_success: 1.0,
         },
@@ -71,7 +77,7 @@ fn stories() -> Vec<Story> {
             says: "a model reached through an inference profile is healthy",
             target: "healthy-profile",
             region: "us-east-1",
-            layers: [PASS, PASS, PASS, PASS],
+            layers: [PASS, PASS, PASS, PASS, NONE],
             failures: &[],
             probe_success: 1.0,
         },
@@ -79,7 +85,7 @@ fn stories() -> Vec<Story> {
             says: "an embedding model invoked with InvokeModel is healthy",
             target: "healthy-embeddings",
             region: "us-east-1",
-            layers: [PASS, PASS, PASS, PASS],
+            layers: [PASS, PASS, PASS, PASS, NONE],
             failures: &[],
             probe_success: 1.0,
         },
@@ -108,6 +114,14 @@ fn stories() -> Vec<Story> {
             "role-without-invoke",
             &[("invoke", "bedrock_not_permitted", "access")],
         ),
+        Story {
+            says: "the role may invoke but not stream → invoke passes, invoke_stream fails with bedrock_not_permitted",
+            target: "role-without-stream",
+            region: "us-east-1",
+            layers: [PASS, PASS, PASS, PASS, FAIL],
+            failures: &[("invoke_stream", "bedrock_not_permitted", "access")],
+            probe_success: 0.0,
+        },
         invoke_only(
             "the role's own policy denies Anthropic models → invoke fails with explicit_deny",
             "identity-deny",
@@ -122,7 +136,7 @@ fn stories() -> Vec<Story> {
             says: "the same SCP checked as a guardrail (expect = deny) → probe succeeds, raw layers still show scp_denied",
             target: "sandbox-guardrail",
             region: "us-east-1",
-            layers: [PASS, PASS, PASS, FAIL],
+            layers: [PASS, PASS, PASS, FAIL, NONE],
             failures: &[("invoke", "scp_denied", "access")],
             probe_success: 1.0,
         },
@@ -130,7 +144,7 @@ fn stories() -> Vec<Story> {
             says: "model access not granted in us-west-2 → both model_access and invoke say model_access_not_granted",
             target: "grant-missing",
             region: "us-west-2",
-            layers: [PASS, PASS, FAIL, FAIL],
+            layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_access_not_granted", "access"),
                 ("invoke", "model_access_not_granted", "access"),
@@ -141,7 +155,7 @@ fn stories() -> Vec<Story> {
             says: "model access still being activated → model_access_pending (transient), invoke refused",
             target: "grant-pending",
             region: "us-west-2",
-            layers: [PASS, PASS, FAIL, FAIL],
+            layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_access_pending", "transient"),
                 ("invoke", "model_access_not_granted", "access"),
@@ -152,7 +166,7 @@ fn stories() -> Vec<Story> {
             says: "a third-party model without Marketplace permissions → marketplace_subscription_required on both layers",
             target: "marketplace-missing",
             region: "us-east-1",
-            layers: [PASS, PASS, FAIL, FAIL],
+            layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 (
                     "model_access",
@@ -172,7 +186,7 @@ fn stories() -> Vec<Story> {
             says: "the model is not offered in ap-northeast-1 → model_not_in_region on both layers",
             target: "not-in-region",
             region: "ap-northeast-1",
-            layers: [PASS, PASS, FAIL, FAIL],
+            layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_not_in_region", "configuration"),
                 ("invoke", "model_not_in_region", "configuration"),
@@ -266,7 +280,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 20,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
     );
 
     let mut failed = Vec::new();

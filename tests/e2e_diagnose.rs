@@ -348,6 +348,12 @@ const STORIES: &[(&str, &str, &str, &str)] = &[
         "bedrock_not_permitted",
     ),
     (
+        "role-without-stream",
+        "bedrock_permission",
+        "invoke_stream",
+        "bedrock_not_permitted",
+    ),
+    (
         "identity-deny",
         "bedrock_permission",
         "invoke",

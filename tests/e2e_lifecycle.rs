@@ -248,8 +248,13 @@ fn check_config_lists_tuples_of_a_good_file_and_every_problem_of_a_bad_one() {
     );
     assert_eq!(
         stdout.lines().filter(|l| l.contains("target=")).count(),
-        20,
+        21,
         "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains(" stream=on ")).count(),
+        1,
+        "only role-without-stream streams: {stdout}"
     );
     assert!(
         !stdout.contains("demo-external-id"),

@@ -421,7 +421,7 @@ fn no_output_of_the_exporter_contains_a_key_a_session_token_or_the_external_id()
         secrets.len()
     );
     let targets = demo_targets();
-    assert!(targets.len() >= 19, "{targets:?}");
+    assert!(targets.len() >= 20, "{targets:?}");
 
     let dir = tempfile::tempdir().expect("tempdir");
     let sim = Sim::start_demo(dir.path());

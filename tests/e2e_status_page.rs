@@ -153,21 +153,24 @@ fn rows(dom: &str) -> Vec<DomRow> {
 const P: &str = "pass";
 const F: &str = "fail";
 const N: &str = "not_reached";
+const O: &str = "off";
 
 /// (target, region, row state, per layer (state, reason))
 type Want = (
     &'static str,
     &'static str,
     &'static str,
-    [(&'static str, Option<&'static str>); 4],
+    [(&'static str, Option<&'static str>); 5],
 );
 
 /// The table of `config/demo/README.md`.
 fn demo_table() -> Vec<Want> {
-    let ok = [(P, None), (P, None), (P, None), (P, None)];
-    let gate = |r| [(P, None), (F, Some(r)), (N, None), (N, None)];
-    let invoke = |r| [(P, None), (P, None), (P, None), (F, Some(r))];
-    let both = |m, i| [(P, None), (P, None), (F, Some(m)), (F, Some(i))];
+    // `invoke_stream` is off (○) but for the one target with `stream = true`.
+    let ok = [(P, None), (P, None), (P, None), (P, None), (O, None)];
+    let gate = |r| [(P, None), (F, Some(r)), (N, None), (N, None), (O, None)];
+    let invoke = |r| [(P, None), (P, None), (P, None), (F, Some(r)), (O, None)];
+    let both = |m, i| [(P, None), (P, None), (F, Some(m)), (F, Some(i)), (O, None)];
+    let stream = |r| [(P, None), (P, None), (P, None), (P, None), (F, Some(r))];
     vec![
         ("healthy-claude", "us-east-1", "ok", ok),
         ("healthy-claude", "us-west-2", "ok", ok),
@@ -202,6 +205,12 @@ fn demo_table() -> Vec<Want> {
             "us-east-1",
             "failing",
             invoke("bedrock_not_permitted"),
+        ),
+        (
+            "role-without-stream",
+            "us-east-1",
+            "failing",
+            stream("bedrock_not_permitted"),
         ),
         (
             "identity-deny",
@@ -270,7 +279,13 @@ fn demo_table() -> Vec<Want> {
     ]
 }
 
-const LAYERS: [&str; 4] = ["credentials", "assume_role", "model_access", "invoke"];
+const LAYERS: [&str; 5] = [
+    "credentials",
+    "assume_role",
+    "model_access",
+    "invoke",
+    "invoke_stream",
+];
 
 /// What is wrong with `row` against `want`.
 fn check(row: &DomRow, want: &Want) -> Vec<String> {
@@ -396,8 +411,8 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         assert!(f < h, "a failing row comes after a healthy one");
     }
     assert!(
-        dom.contains("<b>15</b> failing") && dom.contains("<b>4</b> ok"),
-        "summary line: 15 failing, 4 ok"
+        dom.contains("<b>16</b> failing") && dom.contains("<b>4</b> ok"),
+        "summary line: 16 failing, 4 ok"
     );
 
     // Fixes are filled in with the tuple's facts.
@@ -413,6 +428,10 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         (
             "caller-without-assumerole",
             "allow sts:AssumeRole on arn:aws:iam::222222222222:role/BedrockProbeRole",
+        ),
+        (
+            "role-without-stream",
+            "grant role InvokeOnlyProbeRole bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream",
         ),
     ] {
         let row = got.iter().find(|r| r.target == target);

@@ -204,6 +204,52 @@ async fn between_invoke_intervals_the_paid_layer_is_skipped_and_its_last_result_
 }
 
 #[tokio::test]
+async fn the_streaming_layer_is_paid_too_it_runs_with_invoke_and_reads_a_refusal_like_invoke() {
+    let replay = Replay::healthy().await;
+    replay.script(
+        "ConverseStream",
+        vec![Reply::from_fixture(
+            "invoke--model_access_not_granted--dont-have-access-conversestream",
+        )],
+    );
+    let mut target = support::target("prod", Some(ROLE_ARN));
+    target.settings.stream = true;
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    // Between invoke intervals: neither paid layer runs.
+    let skipped = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), false)
+        .await;
+    assert_eq!(skipped.layers.len(), 3);
+    assert_eq!(replay.count("Converse") + replay.count("ConverseStream"), 0);
+    // Due: both run; the streaming refusal is the same reason invoke would report.
+    let report = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), true)
+        .await;
+    assert_eq!(
+        reasons(&report),
+        vec![
+            (Layer::Credentials, None),
+            (Layer::AssumeRole, None),
+            (Layer::ModelAccess, None),
+            (Layer::Invoke, None),
+            (Layer::InvokeStream, Some(Reason::ModelAccessNotGranted)),
+        ]
+    );
+    assert_eq!(replay.count("ConverseStream"), 1);
+    let stream = &report.layers[4];
+    assert!(
+        stream.call.starts_with(&format!(
+            "bedrock-runtime:ConverseStream {MODEL} region=us-east-1 maxTokens=1"
+        )),
+        "{}",
+        stream.call
+    );
+    // Tokens are those of the plain invocation (the refused stream used none).
+    assert_eq!(report.tokens, Some((8, 1)));
+}
+
+#[tokio::test]
 async fn with_model_access_off_only_the_invocation_judges_the_model() {
     let replay = Replay::healthy().await;
     let mut target = support::target("prod", Some(ROLE_ARN));

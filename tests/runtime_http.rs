@@ -418,7 +418,7 @@ fn failed_with(layer: Layer, reason: Reason, message: &str) -> LayerResult {
 }
 
 #[tokio::test]
-async fn the_status_api_gives_every_tuple_its_state_age_four_layers_fix_and_debug_url() {
+async fn the_status_api_gives_every_tuple_its_state_age_five_layers_fix_and_debug_url() {
     let r = Running::start(TWO_TARGETS, true).await;
     r.app.metrics.record(report(
         &key("prod", "us-west-2", MODEL),
@@ -485,7 +485,8 @@ async fn the_status_api_gives_every_tuple_its_state_age_four_layers_fix_and_debu
             ("credentials", "pass"),
             ("assume_role", "fail"),
             ("model_access", "not_reached"),
-            ("invoke", "not_reached")
+            ("invoke", "not_reached"),
+            ("invoke_stream", "off")
         ]
     );
     let ar = &prod["layers"][1];
@@ -538,9 +539,10 @@ async fn tuples_without_a_finished_probe_are_listed_as_pending_first_probe() {
                 t["success"].is_null() && t["probed_at"].is_null() && t["age_seconds"].is_null()
             );
             assert!(
-                t["layers"]
-                    .as_array()
-                    .is_some_and(|l| l.len() == 4 && l.iter().all(|l| l["state"] == "not_reached")),
+                t["layers"].as_array().is_some_and(|l| l.len() == 5
+                    && l[..4].iter().all(|l| l["state"] == "not_reached")
+                    && l[4]["layer"] == "invoke_stream"
+                    && l[4]["state"] == "off"),
                 "{t}"
             );
             // Labels come from the configuration before any probe.

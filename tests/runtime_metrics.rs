@@ -73,14 +73,16 @@ fn a_healthy_tuple_shows_every_layer_passing_with_all_its_labels() {
         value(&text, "bedrock_access_probe_success", &tuple_labels()),
         Some(1.0)
     );
+    // Every layer of a target without `stream`: the streaming layer is off and has no series.
     for layer in Layer::ALL {
+        let want = (layer != Layer::InvokeStream).then_some(1.0);
         assert_eq!(
             value(
                 &text,
                 "bedrock_access_layer_success",
                 &[("layer", layer.as_str())]
             ),
-            Some(1.0),
+            want,
             "{layer}"
         );
     }
@@ -414,6 +416,73 @@ fn between_paid_invocations_the_last_invoke_result_stands_and_counts() {
         )
         .is_empty()
     );
+}
+
+#[test]
+fn between_paid_invocations_the_last_streaming_result_stands_and_turning_stream_off_drops_it() {
+    let mut t = prod();
+    t.settings.stream = true;
+    let m = metrics_for(vec![t.clone()]);
+    let k = key("prod", "us-east-1", MODEL);
+    m.record(report(
+        &k,
+        vec![
+            pass(Layer::Credentials),
+            pass(Layer::AssumeRole),
+            pass(Layer::ModelAccess),
+            pass(Layer::Invoke),
+            fail(
+                Layer::InvokeStream,
+                Reason::BedrockNotPermitted,
+                Some("AccessDeniedException"),
+            ),
+        ],
+    ));
+    // Next round: the free layers pass, the paid ones are not due.
+    m.record(all_passed(&k, false));
+    let text = m.render();
+    for (layer, want) in [("invoke", 1.0), ("invoke_stream", 0.0)] {
+        assert_eq!(
+            value(&text, "bedrock_access_layer_success", &[("layer", layer)]),
+            Some(want),
+            "{layer}"
+        );
+    }
+    assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(0.0));
+    let info = samples(
+        &text,
+        "bedrock_access_failure_info",
+        &[("layer", "invoke_stream")],
+    );
+    assert_eq!(info.len(), 1, "{text}");
+    assert_eq!(
+        value(
+            &text,
+            "bedrock_access_layer_failures_total",
+            &[
+                ("layer", "invoke_stream"),
+                ("reason", "bedrock_not_permitted")
+            ]
+        ),
+        Some(1.0),
+        "the standing failure is not counted twice"
+    );
+
+    // A reload that turns streaming off drops its series at once.
+    t.settings.stream = false;
+    m.apply_config(&config(vec![t]));
+    let text = m.render();
+    for family in [
+        "bedrock_access_layer_success",
+        "bedrock_access_layer_duration_seconds",
+        "bedrock_access_failure_info",
+    ] {
+        assert!(
+            samples(&text, family, &[("layer", "invoke_stream")]).is_empty(),
+            "{family}: {text}"
+        );
+    }
+    assert_eq!(value(&text, "bedrock_access_probe_success", &[]), Some(1.0));
 }
 
 #[test]

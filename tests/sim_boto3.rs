@@ -8,7 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use bedrock_access_exporter::sim::{Simulator, serve};
+use bedrock_access_exporter::sim::tokens::{
+    IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, ServiceAccountToken,
+};
+use bedrock_access_exporter::sim::{Scenario, Simulator, serve};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -39,6 +42,41 @@ fn start_simulator(scenario: &Path) -> (String, Simulator, tokio::runtime::Runti
     };
     rt.spawn(serve(sim.clone(), listener, std::future::pending()));
     (url, sim, rt)
+}
+
+/// The service account tokens the Kubernetes cases present, minted with the scenario's
+/// cluster key, as a JSON object (name → token) in `dir/tokens.json`.
+fn mint_tokens(scenario: &Path, dir: &Path) -> PathBuf {
+    let text = match std::fs::read_to_string(scenario) {
+        Ok(t) => t,
+        Err(e) => panic!("{e}"),
+    };
+    let sc = match Scenario::parse(&text, "boto3") {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let sa = |ns: &str, aud: &str| ServiceAccountToken::new(ns, "bedrock-access-exporter", aud);
+    let mut tokens = serde_json::Map::new();
+    for (name, t) in [
+        ("irsa", sa("monitoring", IRSA_AUDIENCE)),
+        ("irsa_wrong_subject", sa("default", IRSA_AUDIENCE)),
+        ("irsa_wrong_audience", sa("monitoring", "vault")),
+        (
+            "irsa_expired",
+            sa("monitoring", IRSA_AUDIENCE).expires_in(-60),
+        ),
+        ("pod_identity", sa("monitoring", POD_IDENTITY_AUDIENCE)),
+    ] {
+        match t.mint(&sc, "probe") {
+            Ok(token) => tokens.insert(name.to_string(), token.into()),
+            Err(e) => panic!("{name}: {e}"),
+        };
+    }
+    let path = dir.join("tokens.json");
+    if let Err(e) = std::fs::write(&path, serde_json::Value::Object(tokens).to_string()) {
+        panic!("tokens: {e}");
+    }
+    path
 }
 
 /// A `python3` child with an environment where botocore can find nothing but what we pass:
@@ -86,6 +124,7 @@ fn boto3_sees_the_same_aws_errors_and_parses_every_success_of_the_simulator() {
         Err(e) => panic!("python3 is required for the boto3 cross-check: {e}"),
     }
 
+    let tokens = mint_tokens(&scenario, tmp.path());
     let (url, sim, _rt) = start_simulator(&scenario);
     let child = python(&empty)
         .arg(dir.join("tests/boto3/check_simulator.py"))
@@ -95,6 +134,8 @@ fn boto3_sees_the_same_aws_errors_and_parses_every_success_of_the_simulator() {
         .arg("--fixtures")
         .arg(dir.join("tests/fixtures/aws"))
         .arg("--expire-hook")
+        .arg("--web-identity-tokens")
+        .arg(&tokens)
         .current_dir(tmp.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -151,4 +192,9 @@ fn boto3_sees_the_same_aws_errors_and_parses_every_success_of_the_simulator() {
             .any(|l| l.contains("expired_session_replayed_on_sts")),
         "the expired-session cases must run"
     );
+    let k8s = lines
+        .iter()
+        .filter(|l| l.starts_with("ok   web_identity_"))
+        .count();
+    assert_eq!(k8s, 7, "every web identity and Pod Identity case must run");
 }

@@ -182,6 +182,11 @@ async fn probe(
             .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
             .build(),
     );
+    let stream_err = if target["stream"].as_bool() == Some(true) {
+        stream_error(&runtime, model).await
+    } else {
+        None
+    };
     let invoke_err = if target["invoke"].as_str() == Some("invoke_model") {
         runtime
             .invoke_model()
@@ -219,12 +224,51 @@ async fn probe(
             })
     };
     match (model_access, invoke_err) {
-        (None, None) => Outcome::Pass,
+        (None, None) => match stream_err {
+            None => Outcome::Pass,
+            Some((code, msg)) => Outcome::Fail("invoke_stream", code, msg),
+        },
         (Some(m), Some((code, msg))) => {
             Outcome::Fail("model_access+invoke", format!("{m} / {code}"), msg)
         }
         (Some(m), None) => Outcome::Fail("model_access", m, String::new()),
         (None, Some((code, msg))) => Outcome::Fail("invoke", code, msg),
+    }
+}
+
+/// ConverseStream read to its end: the AWS code and message of its failure, if any (before
+/// the stream opened or as an exception event inside it).
+async fn stream_error(
+    runtime: &aws_sdk_bedrockruntime::Client,
+    model: &str,
+) -> Option<(String, String)> {
+    let msg = Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text("hi".into()))
+        .build()
+        .ok();
+    let sent = runtime
+        .converse_stream()
+        .model_id(model)
+        .set_messages(msg.map(|m| vec![m]))
+        .inference_config(InferenceConfiguration::builder().max_tokens(1).build())
+        .send()
+        .await;
+    let mut out = match sent {
+        Ok(out) => out,
+        Err(e) => {
+            return Some((
+                e.code().unwrap_or_default().to_owned(),
+                e.message().unwrap_or_default().to_owned(),
+            ));
+        }
+    };
+    loop {
+        match out.stream.recv().await {
+            Ok(Some(_)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(("stream".to_owned(), format!("{e:?}"))),
+        }
     }
 }
 
@@ -269,6 +313,14 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
                 "invoke",
                 "AccessDeniedException",
                 "because no identity-based policy allows the bedrock:InvokeModel action",
+            ),
+        ),
+        (
+            "role-without-stream",
+            (
+                "invoke_stream",
+                "AccessDeniedException",
+                "because no identity-based policy allows the bedrock:InvokeModelWithResponseStream action",
             ),
         ),
         (
@@ -391,7 +443,7 @@ async fn every_demo_target_fails_in_the_layer_and_for_the_reason_the_readme_prom
     let expected = expected();
     let mut healthy = 0;
     let targets = config["targets"].as_array().cloned().unwrap_or_default();
-    assert!(targets.len() >= 18, "the demo covers every failure story");
+    assert!(targets.len() >= 19, "the demo covers every failure story");
     for t in &targets {
         let name = t["name"].as_str().unwrap_or_default();
         assert!(

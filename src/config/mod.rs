@@ -9,7 +9,7 @@
 //!   `targets`; `ctx` collects and locates the problems, `values` reads typed values.
 //! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
 //!
-//! Choices where `config.md` is silent (also documented in `config/example.toml`):
+//! Choices where `docs/configuration.md` is silent (also documented in `config/example.toml`):
 //! - Environment overrides address list entries by 0-based index or by name
 //!   (`BEDROCK_EXPORTER__TARGETS__PROD_INFERENCE__INTERVAL`, `-` written as `_`); list values
 //!   (`regions`, `models`) are comma-separated. A problem in an overridden value names the
@@ -22,6 +22,8 @@
 //!   an `external_id` without `role_arn`, durations written as bare numbers, account ids written
 //!   as numbers, strings longer than 4096 bytes.
 //! - `concurrency` is accepted per target but only `[probe]`'s ([`Config::defaults`]) is global.
+//! - `stream` turns on the optional `invoke_stream` layer ([`ProbeSettings::streams`]);
+//!   `stream = true` written where the effective `invoke` is `"none"` is an error.
 
 use std::fmt;
 use std::path::Path;
@@ -78,6 +80,17 @@ pub struct ProbeSettings {
     pub session_duration: Duration,
     pub max_tokens: u32,
     pub expect: Expect,
+    /// Run the optional `invoke_stream` layer (ConverseStream / InvokeModelWithResponseStream).
+    pub stream: bool,
+}
+
+impl ProbeSettings {
+    /// Whether the `invoke_stream` layer probes `model`: `stream = true`, an invocation mode
+    /// (`invoke = "none"` turns every paid layer off), and not an embedding model (those
+    /// answer no response stream).
+    pub fn streams(&self, model: &str) -> bool {
+        self.stream && self.invoke != InvokeMode::None && !crate::model_id::is_embedding(model)
+    }
 }
 
 /// A source identity: the SDK's default chain, or a named profile.
@@ -228,7 +241,7 @@ pub struct Problem {
 }
 
 impl Default for ProbeSettings {
-    /// The defaults of `config.md` (`invoke_interval` equals `interval`).
+    /// The defaults of `docs/configuration.md` (`invoke_interval` equals `interval`).
     fn default() -> Self {
         ProbeSettings {
             interval: Duration::from_secs(300),
@@ -241,6 +254,7 @@ impl Default for ProbeSettings {
             session_duration: Duration::from_secs(900),
             max_tokens: 1,
             expect: Expect::Allow,
+            stream: false,
         }
     }
 }
@@ -534,7 +548,8 @@ impl Config {
 
     /// The expanded tuples for `check-config`, one line per tuple, logfmt style:
     /// `target=… source=… account_id=… role_name=… aws_region=… model_id=… invoke=…
-    /// model_access=on|off expect=…`, plus `external_id=<set>` when the target has one (never
+    /// model_access=on|off stream=on|off expect=…` (`stream` says whether the tuple's
+    /// `invoke_stream` layer runs), plus `external_id=<set>` when the target has one (never
     /// the value). For a same-account target the account is the source's `expected_account`, or
     /// `<source-account>` when only GetCallerIdentity will tell.
     pub fn describe_tuples(&self) -> String {
@@ -558,6 +573,14 @@ impl Config {
                 (
                     "model_access",
                     if t.settings.model_access { "on" } else { "off" },
+                ),
+                (
+                    "stream",
+                    if t.settings.streams(&key.model_id) {
+                        "on"
+                    } else {
+                        "off"
+                    },
                 ),
                 ("expect", t.settings.expect.as_str()),
             ];

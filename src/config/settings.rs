@@ -19,7 +19,7 @@ pub const MIN_SESSION_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
 
 /// The keys of the probe settings, in `[probe]` and in every target.
-pub const SETTINGS_KEYS: [&str; 10] = [
+pub const SETTINGS_KEYS: [&str; 11] = [
     "interval",
     "timeout",
     "concurrency",
@@ -30,6 +30,7 @@ pub const SETTINGS_KEYS: [&str; 10] = [
     "session_duration",
     "max_tokens",
     "expect",
+    "stream",
 ];
 
 const INVOKE_MODES: [(&str, InvokeMode); 3] = [
@@ -52,6 +53,7 @@ struct Partial {
     session_duration: Option<Duration>,
     max_tokens: Option<u32>,
     expect: Option<Expect>,
+    stream: Option<bool>,
 }
 
 /// `[probe]`: the defaults every target starts from, and the `invoke_interval` written there
@@ -72,6 +74,7 @@ pub fn probe_defaults(
     };
     let defaults = merge(&ProbeSettings::default(), &probe, None);
     check_timeout(ctx, &defaults, &probe, "probe", None);
+    check_stream(ctx, &defaults, &probe, "probe", None);
     (defaults, probe.invoke_interval)
 }
 
@@ -87,6 +90,7 @@ pub fn target_settings(
     let partial = parse(ctx, map, prefix, target);
     let settings = merge(defaults, &partial, inherited_invoke_interval);
     check_timeout(ctx, &settings, &partial, prefix, target);
+    check_stream(ctx, &settings, &partial, prefix, target);
     settings
 }
 
@@ -110,6 +114,7 @@ fn parse(
             "concurrency" => p.concurrency = concurrency(ctx, v, path, target),
             "max_tokens" => p.max_tokens = max_tokens(ctx, v, path, target),
             "model_access" => p.model_access = get_bool(ctx, v, path, target),
+            "stream" => p.stream = get_bool(ctx, v, path, target),
             "invoke" => p.invoke = get_enum(ctx, v, path, target, &INVOKE_MODES),
             "expect" => p.expect = get_enum(ctx, v, path, target, &EXPECTS),
             "session_name" => p.session_name = session_name(ctx, v, path, target),
@@ -219,6 +224,7 @@ fn merge(
         session_duration: p.session_duration.unwrap_or(base.session_duration),
         max_tokens: p.max_tokens.unwrap_or(base.max_tokens),
         expect: p.expect.unwrap_or(base.expect),
+        stream: p.stream.unwrap_or(base.stream),
     }
 }
 
@@ -244,6 +250,27 @@ fn check_timeout(
                 fmt_d(s.timeout),
                 fmt_d(s.interval)
             ),
+        );
+    }
+}
+
+/// `stream = true` written at this level while the effective `invoke` is `"none"`: the
+/// streaming layer is a paid invocation too, and `invoke = "none"` turns every paid layer off.
+/// (`stream = true` inherited from `[probe]` by a target with `invoke = "none"` is simply off
+/// there.)
+fn check_stream(
+    ctx: &mut Ctx<'_>,
+    s: &ProbeSettings,
+    p: &Partial,
+    prefix: &str,
+    target: Option<&str>,
+) {
+    if p.stream == Some(true) && s.invoke == InvokeMode::None {
+        ctx.report(
+            &join(prefix, "stream"),
+            target,
+            "stream = true needs an invocation (invoke = \"converse\" or \"invoke_model\"); \
+             invoke = \"none\" turns every paid layer off",
         );
     }
 }

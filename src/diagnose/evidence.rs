@@ -4,7 +4,8 @@
 //! * source side: `iam:SimulatePrincipalPolicy` on the source principal for `sts:AssumeRole`
 //!   on the role ARN (does the caller side allow it?);
 //! * target side, once assumed: `iam:GetRole` (the trust policy) and
-//!   `iam:SimulatePrincipalPolicy` on the role for `bedrock:InvokeModel` on the model ARNs;
+//!   `iam:SimulatePrincipalPolicy` on the role for `bedrock:InvokeModel` and
+//!   `bedrock:InvokeModelWithResponseStream` on the model ARNs;
 //! * where a model is offered (`GetFoundationModelAvailability` in other regions) and which
 //!   active models of the same provider the region serves (`ListFoundationModels`), to fill in
 //!   configuration fixes.

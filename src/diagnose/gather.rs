@@ -9,7 +9,7 @@ use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 
 use super::evidence::{self, Read};
-use super::model::{Evidence, SimDecision};
+use super::model::{Evidence, SimDecision, SimResult};
 use crate::config::{Target, TupleKey};
 use crate::fix::EXTERNAL_ID_PLACEHOLDER;
 use crate::layer_view::TupleLayers;
@@ -197,7 +197,32 @@ async fn trust_side(calls: &Calls<'_>, creds: &Credentials, role: &str, name: &s
     ev
 }
 
-/// May the invoking principal call bedrock:InvokeModel on the model's ARNs?
+/// The actions an invoking role needs (step 4 of the checklist): plain and streaming
+/// invocation (Converse and ConverseStream are authorized as these two).
+pub(super) const INVOKE_ACTIONS: [&str; 2] = [
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
+];
+
+/// The actions of `results` that are not allowed (both when none is named), in order.
+fn refused_actions(results: &[SimResult]) -> String {
+    let mut refused: Vec<&str> = Vec::new();
+    for r in results
+        .iter()
+        .filter(|r| r.decision != SimDecision::Allowed)
+    {
+        if !refused.contains(&r.action.as_str()) {
+            refused.push(&r.action);
+        }
+    }
+    if refused.is_empty() {
+        refused = INVOKE_ACTIONS.to_vec();
+    }
+    refused.join(" and ")
+}
+
+/// May the invoking principal call bedrock:InvokeModel and
+/// bedrock:InvokeModelWithResponseStream on the model's ARNs?
 async fn role_side(
     calls: &Calls<'_>,
     creds: &Credentials,
@@ -209,13 +234,14 @@ async fn role_side(
         creds.clone(),
         calls.timeout,
         invoker,
-        &["bedrock:InvokeModel"],
+        &INVOKE_ACTIONS,
         arns,
         &calls.secrets,
     )
     .await;
     let call = format!(
-        "iam:SimulatePrincipalPolicy {invoker} bedrock:InvokeModel on {}",
+        "iam:SimulatePrincipalPolicy {invoker} {} on {}",
+        INVOKE_ACTIONS.join(", "),
         arns.join(", ")
     );
     let mut ev = read_evidence(
@@ -230,12 +256,14 @@ async fn role_side(
     if let Read::Read(results) = &read {
         let d = evidence::overall(results);
         decision = Some(d);
+        let refused = refused_actions(results);
         ev.summary = match d {
             SimDecision::Allowed => format!(
-                "allowed: the identity policies of {invoker} allow bedrock:InvokeModel on the model"
+                "allowed: the identity policies of {invoker} allow {} on the model",
+                INVOKE_ACTIONS.join(" and ")
             ),
             SimDecision::ImplicitDeny => format!(
-                "implicitDeny: no identity policy of {invoker} allows bedrock:InvokeModel on the model"
+                "implicitDeny: no identity policy of {invoker} allows {refused} on the model"
             ),
             SimDecision::ExplicitDeny
                 if results
@@ -243,11 +271,11 @@ async fn role_side(
                     .any(|r| r.allowed_by_organizations == Some(false)) =>
             {
                 format!(
-                    "explicitDeny: a service control policy of the organisation denies bedrock:InvokeModel for the account of {invoker}"
+                    "explicitDeny: a service control policy of the organisation denies {refused} for the account of {invoker}"
                 )
             }
             SimDecision::ExplicitDeny => format!(
-                "explicitDeny: an identity policy of {invoker} denies bedrock:InvokeModel on the model"
+                "explicitDeny: an identity policy of {invoker} denies {refused} on the model"
             ),
         };
         ev.decision = Some(d);
@@ -265,7 +293,7 @@ async fn model_side(
     layers: &TupleLayers,
     g: &mut Gathered,
 ) {
-    let reasons: Vec<Reason> = [Layer::ModelAccess, Layer::Invoke]
+    let reasons: Vec<Reason> = [Layer::ModelAccess, Layer::Invoke, Layer::InvokeStream]
         .into_iter()
         .filter_map(|l| layers.get(l).reason())
         .collect();

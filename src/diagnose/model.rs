@@ -174,7 +174,7 @@ pub struct TupleDiagnosis {
     pub layer: Option<Layer>,
     pub reason: Option<Reason>,
     pub steps: Vec<Step>,
-    /// The probe's four layers as every output shows them: state, and for a failure the
+    /// The probe's five layers as every output shows them: state, and for a failure the
     /// reason, class, cause and the one-line fix the status page and the debug trace print.
     pub layers: TupleLayers,
 }

@@ -99,8 +99,12 @@ fn account_boundary(f: &Facts<'_>) -> Step {
     match (cred.state, &cred.failure) {
         (LayerState::Fail, Some(failure)) => {
             s1 = s1.failed_with(Layer::Credentials, failure);
-            s1.fixes
-                .push(fix::for_call(failure.reason, &failure.message));
+            match fix::credentials::fixes(failure.reason, cx) {
+                Some(fixes) => s1.fixes.extend(fixes),
+                None => s1
+                    .fixes
+                    .push(fix::for_call(failure.reason, &failure.message)),
+            }
         }
         (LayerState::Pass, _) => {
             s1.status = StepStatus::Pass;
@@ -280,13 +284,44 @@ fn role_assumption(f: &Facts<'_>) -> Step {
     s3
 }
 
-/// 4. Bedrock permissions of the assumed role (a cause of a refused Bedrock call).
+/// The IAM action a Bedrock layer's call is authorized as.
+fn action_of(layer: Layer) -> &'static str {
+    match layer {
+        Layer::ModelAccess => "bedrock:GetFoundationModelAvailability",
+        Layer::InvokeStream => "bedrock:InvokeModelWithResponseStream",
+        _ => "bedrock:InvokeModel",
+    }
+}
+
+/// The finding of step 4 about streaming when the invocation was authorised: what
+/// `invoke_stream` proved, or, with the layer off, what the policy simulator says of
+/// `bedrock:InvokeModelWithResponseStream`.
+fn streaming_finding(f: &Facts<'_>) -> Option<String> {
+    let stream = action_of(Layer::InvokeStream);
+    if f.layer(Layer::InvokeStream).passed() {
+        return Some(format!(
+            "{stream} was authorised too (the streaming invocation answered)"
+        ));
+    }
+    let refused = f.gathered.role_sim.as_ref().is_some_and(|(ev, _)| {
+        ev.results
+            .iter()
+            .any(|r| r.action == stream && r.decision != SimDecision::Allowed)
+    });
+    refused.then(|| format!("the policy simulator says the role may not call {stream}: streaming applications (ConverseStream) will fail; set stream = true on the target to probe it"))
+}
+
+/// Step 4, Bedrock permissions of the assumed role (a cause of a refused Bedrock call): both
+/// `bedrock:InvokeModel` and `bedrock:InvokeModelWithResponseStream`.
 fn bedrock_permission(f: &Facts<'_>) -> Step {
     let cx = f.cx;
     let assumed = f.target.role_arn.as_deref().unwrap_or("the caller");
     let mut s4 = Step::new(
         StepId::BedrockPermission,
-        format!("Bedrock permissions of {assumed} on {}", cx.model()),
+        format!(
+            "Bedrock permissions of {assumed} on {}: bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream",
+            cx.model()
+        ),
         StepStatus::NotReached,
     );
     if !f.gate_passed() {
@@ -299,6 +334,7 @@ fn bedrock_permission(f: &Facts<'_>) -> Step {
     s4.layer = Some(Layer::Invoke);
     let perm = f
         .failed_for(Layer::Invoke, Cause::Permission)
+        .or_else(|| f.failed_for(Layer::InvokeStream, Cause::Permission))
         .or_else(|| f.failed_for(Layer::ModelAccess, Cause::Permission));
     let Some((l, failure)) = perm else {
         let inv = f.layer(Layer::Invoke);
@@ -307,6 +343,7 @@ fn bedrock_permission(f: &Facts<'_>) -> Step {
                 s4.status = StepStatus::Pass;
                 s4.findings
                     .push("the invocation was authorised".to_string());
+                s4.findings.extend(streaming_finding(f));
             }
             (LayerState::Fail, Some(r)) if r.cause() == Some(Cause::ModelAccess) => {
                 s4.status = StepStatus::Pass;
@@ -332,11 +369,13 @@ fn bedrock_permission(f: &Facts<'_>) -> Step {
         return s4;
     };
     s4 = s4.failed_with(l, failure);
-    let action = if l == Layer::ModelAccess {
-        "bedrock:GetFoundationModelAvailability"
-    } else {
-        "bedrock:InvokeModel"
-    };
+    let action = action_of(l);
+    if l == Layer::InvokeStream && f.layer(Layer::Invoke).passed() {
+        s4.findings.push(
+            "the plain invocation (bedrock:InvokeModel) is allowed, the streaming one is not: streaming chat applications fail"
+                .to_string(),
+        );
+    }
     match failure.reason {
         Reason::ScpDenied => {
             s4.findings.push(format!(
@@ -483,22 +522,38 @@ fn model_access(f: &Facts<'_>) -> Step {
     s5
 }
 
-/// 6. Invocation: the call itself.
+/// Step 6, invocation: the call itself, and with `stream = true` the streaming call too (the
+/// first of the two that failed).
 fn invocation(f: &Facts<'_>) -> Step {
     let cx = f.cx;
+    let stream = f.layer(Layer::InvokeStream);
     let mut s6 = Step::new(
         StepId::Invocation,
-        format!("Invocation of {} in {}", cx.model(), cx.region()),
+        format!(
+            "Invocation of {} in {}{}",
+            cx.model(),
+            cx.region(),
+            if stream.state == LayerState::Off {
+                ""
+            } else {
+                " (plain and streaming)"
+            }
+        ),
         StepStatus::NotReached,
     );
     if !f.gate_passed() {
         return s6;
     }
-    s6.layer = Some(Layer::Invoke);
-    let inv = f.layer(Layer::Invoke);
+    let plain = f.layer(Layer::Invoke);
+    let (layer, inv) = if plain.state != LayerState::Fail && stream.state == LayerState::Fail {
+        (Layer::InvokeStream, stream)
+    } else {
+        (Layer::Invoke, plain)
+    };
+    s6.layer = Some(layer);
     match (inv.state, &inv.failure) {
         (LayerState::Fail, Some(failure)) => {
-            s6 = s6.failed_with(Layer::Invoke, failure);
+            s6 = s6.failed_with(layer, failure);
             match failure.reason.cause() {
                 Some(c @ (Cause::Permission | Cause::ModelAccess)) => {
                     s6.findings.push(cause_finding(c).to_string());
@@ -518,6 +573,10 @@ fn invocation(f: &Facts<'_>) -> Step {
                 s6.findings
                     .push(format!("the model answered ({i} input, {o} output tokens)"));
             }
+            if stream.passed() {
+                s6.findings
+                    .push("the response stream was read to its end".to_string());
+            }
         }
         (LayerState::Off, _) => {
             s6.status = StepStatus::Unknown;
@@ -532,6 +591,7 @@ fn invocation(f: &Facts<'_>) -> Step {
 mod tests {
     use super::*;
     use crate::config::{InvokeMode, ProbeSettings, TupleKey};
+    use crate::diagnose::model::SimResult;
     use crate::fix::{FixKind, Identity};
     use crate::probe::{LayerResult, LayerStatus};
     use std::time::{Duration, SystemTime};
@@ -555,6 +615,7 @@ mod tests {
                 session_duration: Duration::from_secs(900),
                 max_tokens: 1,
                 expect: Expect::Allow,
+                stream: false,
             },
             accounts: Default::default(),
         }
@@ -779,5 +840,87 @@ mod tests {
         let s6 = by_id(&steps, StepId::Invocation);
         assert_eq!(s6.status, StepStatus::Fail);
         assert_eq!(s6.fixes[0].kind, FixKind::Advice);
+    }
+
+    #[test]
+    fn a_role_that_may_invoke_but_not_stream_fails_the_permission_step_with_both_actions_granted() {
+        let mut t = target(None, InvokeMode::Converse);
+        t.settings.stream = true;
+        let r = report(vec![
+            layer(Layer::Credentials, None),
+            layer(Layer::AssumeRole, None),
+            layer(Layer::ModelAccess, None),
+            layer(Layer::Invoke, None),
+            layer(
+                Layer::InvokeStream,
+                Some((Reason::BedrockNotPermitted, "AccessDeniedException")),
+            ),
+        ]);
+        let g = Gathered {
+            role_sim: Some(sim(Some(SimDecision::ImplicitDeny))),
+            ..Gathered::default()
+        };
+        let steps = steps_of(&t, &r, g);
+        let s4 = by_id(&steps, StepId::BedrockPermission);
+        assert_eq!(s4.status, StepStatus::Fail);
+        assert_eq!(s4.layer, Some(Layer::InvokeStream));
+        assert!(
+            s4.title
+                .contains("bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream"),
+            "{}",
+            s4.title
+        );
+        assert!(
+            s4.findings
+                .iter()
+                .any(|f| f.contains("bedrock:InvokeModelWithResponseStream on the model")),
+            "{:?}",
+            s4.findings
+        );
+        let policy = s4.fixes[0].policy.as_ref().map(|p| p.to_string());
+        for action in [
+            "\"bedrock:InvokeModel\"",
+            "\"bedrock:InvokeModelWithResponseStream\"",
+        ] {
+            assert!(
+                policy.as_deref().is_some_and(|p| p.contains(action)),
+                "{policy:?}"
+            );
+        }
+        let s6 = by_id(&steps, StepId::Invocation);
+        assert_eq!(s6.status, StepStatus::Fail);
+        assert_eq!(s6.layer, Some(Layer::InvokeStream));
+        assert!(s6.title.ends_with("(plain and streaming)"), "{}", s6.title);
+        assert!(s6.findings.iter().any(|f| f.contains("step 4")));
+    }
+
+    #[test]
+    fn with_streaming_off_a_role_the_simulator_refuses_streaming_is_still_pointed_out() {
+        let t = target(None, InvokeMode::Converse);
+        let r = report(vec![
+            layer(Layer::Credentials, None),
+            layer(Layer::AssumeRole, None),
+            layer(Layer::ModelAccess, None),
+            layer(Layer::Invoke, None),
+        ]);
+        let (mut ev, _) = sim(Some(SimDecision::ImplicitDeny));
+        ev.results = vec![SimResult {
+            action: "bedrock:InvokeModelWithResponseStream".into(),
+            resource: "*".into(),
+            decision: SimDecision::ImplicitDeny,
+            allowed_by_organizations: None,
+        }];
+        let g = Gathered {
+            role_sim: Some((ev, Some(SimDecision::ImplicitDeny))),
+            ..Gathered::default()
+        };
+        let steps = steps_of(&t, &r, g);
+        let s4 = by_id(&steps, StepId::BedrockPermission);
+        assert_eq!(s4.status, StepStatus::Pass, "the probes passed");
+        assert!(
+            s4.findings.iter().any(|f| f.contains("set stream = true")),
+            "{:?}",
+            s4.findings
+        );
     }
 }

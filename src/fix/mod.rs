@@ -5,13 +5,15 @@
 //! Per family of reasons, the one-line text and the structured fixes sit side by side:
 //! [`role`] (role assumption: trust policy, caller policy, session duration), [`permission`]
 //! (Bedrock permissions, explicit denies, SCPs), [`model`] (model access, region, model id,
-//! the account refused) and [`clock`] (this host's clock). Reasons without a tuple-specific
-//! text print [`Reason::fix`].
+//! the account refused), [`clock`] (this host's clock) and [`credentials`] (a failed
+//! `credentials` layer, by how the credentials came: IRSA, EKS Pod Identity, a profile's role).
+//! Reasons without a tuple-specific text print [`Reason::fix`].
 //!
 //! The external id is a secret: it is never printed. Where a fix needs it, the fix carries
 //! [`EXTERNAL_ID_PLACEHOLDER`] and says which configuration field holds the value.
 
 pub mod clock;
+pub mod credentials;
 pub mod model;
 pub mod permission;
 pub mod role;
@@ -23,7 +25,8 @@ use serde_json::Value;
 
 use crate::config::{Config, Target, TupleKey};
 use crate::probe::ProbeReport;
-use crate::reason::Reason;
+use crate::probe::credentials::CredentialSource;
+use crate::reason::{Layer, Reason};
 
 /// Stands for the target's `external_id` wherever a fix would contain it.
 pub const EXTERNAL_ID_PLACEHOLDER: &str = "<EXTERNAL_ID>";
@@ -57,6 +60,8 @@ pub struct FixContext<'a> {
     pub role_name: String,
     configured_source_account: Option<&'a str>,
     identity: Option<Identity<'a>>,
+    /// How the source's credentials came, as the report's credentials layer names it.
+    credential_source: Option<CredentialSource>,
 }
 
 impl<'a> FixContext<'a> {
@@ -85,6 +90,9 @@ impl<'a> FixContext<'a> {
             ),
             (None, None) => (String::new(), String::new()),
         };
+        let credential_source = report
+            .and_then(|r| r.layers.iter().find(|l| l.layer == Layer::Credentials))
+            .and_then(|l| CredentialSource::of_call(&l.call));
         FixContext {
             target,
             key,
@@ -92,6 +100,7 @@ impl<'a> FixContext<'a> {
             role_name,
             configured_source_account,
             identity: None,
+            credential_source,
         }
     }
 
@@ -136,6 +145,11 @@ impl<'a> FixContext<'a> {
         self.identity
             .map(|i| i.account)
             .or(self.configured_source_account)
+    }
+
+    /// How the source's credentials came (IRSA, a container endpoint), when the probe told.
+    pub fn credential_source(&self) -> Option<CredentialSource> {
+        self.credential_source
     }
 
     /// The source identity `diagnose` observed, if any.
@@ -199,6 +213,17 @@ impl<'a> FixContext<'a> {
             .or_else(|| permission::line(reason, self))
             .or_else(|| model::line(reason, self));
         one_line(&specific.unwrap_or_else(|| reason.fix().to_string()))
+    }
+
+    /// The fix of `layer` failing for `reason`: on `credentials`, what to check for the way the
+    /// source's credentials came ([`credentials`]), otherwise [`FixContext::line`].
+    pub fn layer_line(&self, layer: Layer, reason: Reason) -> String {
+        if layer == Layer::Credentials
+            && let Some(line) = credentials::line(reason, self)
+        {
+            return one_line(&line);
+        }
+        self.line(reason)
     }
 }
 
@@ -348,6 +373,7 @@ pub(crate) mod tests {
                 session_duration: Duration::from_secs(7200),
                 max_tokens: 1,
                 expect: Expect::Allow,
+                stream: false,
             },
             accounts: Default::default(),
         }

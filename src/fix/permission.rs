@@ -11,7 +11,7 @@ use crate::reason::Reason;
 pub(super) fn line(reason: Reason, cx: &FixContext<'_>) -> Option<String> {
     Some(match reason {
         Reason::BedrockNotPermitted => format!(
-            "grant {} bedrock:InvokeModel (and bedrock:GetFoundationModelAvailability) on {} in {}",
+            "grant {} bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream (and bedrock:GetFoundationModelAvailability) on {} in {}",
             if cx.role_name.is_empty() {
                 "the source principal".to_string()
             } else {

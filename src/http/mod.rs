@@ -1,4 +1,4 @@
-//! The HTTP interface (`interface.md`): `/metrics`, `/probe`, `/-/healthy`, `/-/ready`,
+//! The HTTP interface (`docs/interface.md`): `/metrics`, `/probe`, `/-/healthy`, `/-/ready`,
 //! `/-/reload`, the status page `/` and `/api/v1/status` (rendered in [`status_page`]), and the
 //! `/probe?debug=true` trace ([`debug`]).
 

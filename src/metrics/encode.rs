@@ -1,4 +1,4 @@
-//! The per-tuple families of `metrics.md` and their encoding in the text format 0.0.4: a tuple's
+//! The per-tuple families of `docs/metrics.md` and their encoding in the text format 0.0.4: a tuple's
 //! state becomes one fragment of sample lines per family, rebuilt only when the state changes.
 
 use std::fmt::Write as _;

@@ -1,4 +1,4 @@
-//! The metrics of `metrics.md`: per-tuple families rendered from the last probe of each tuple,
+//! The metrics of `docs/metrics.md`: per-tuple families rendered from the last probe of each tuple,
 //! and the exporter's own metrics in a `prometheus` registry (with the process collector).
 //!
 //! Per-tuple series are kept as pre-encoded text fragments, one per family per tuple, rebuilt

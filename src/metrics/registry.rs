@@ -94,6 +94,7 @@ impl Metrics {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
             registry.register(Box::new(pc))?;
         }
+        crate::probe::calls::register(&registry)?;
         Ok(Metrics {
             registry,
             tuples: TupleStore::new(),

@@ -15,6 +15,9 @@ pub struct TupleMeta {
     pub expect: Expect,
     /// False when the target has `invoke = "none"`: no invoke result is carried over.
     pub invoke_enabled: bool,
+    /// False when the target's `invoke_stream` layer is off: no streaming result is carried
+    /// over (an embedding model of a streaming target never has one to carry).
+    pub stream_enabled: bool,
 }
 
 impl TupleMeta {
@@ -22,22 +25,33 @@ impl TupleMeta {
         TupleMeta {
             expect: target.settings.expect,
             invoke_enabled: target.settings.invoke != InvokeMode::None,
+            stream_enabled: target.settings.stream && target.settings.invoke != InvokeMode::None,
+        }
+    }
+
+    /// Whether the paid layer `layer` (`invoke`, `invoke_stream`) is enabled.
+    pub fn invocation_enabled(&self, layer: Layer) -> bool {
+        match layer {
+            Layer::Invoke => self.invoke_enabled,
+            Layer::InvokeStream => self.stream_enabled,
+            _ => false,
         }
     }
 }
 
-/// The exported state of one tuple: its last report (with the last invoke result carried over
-/// when this probe did not run the invoke layer) and what was derived from it. Read-only copy.
+/// The exported state of one tuple: its last report (with the last results of the paid layers
+/// carried over when this probe did not run them) and what was derived from it. Read-only copy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TupleState {
     pub key: TupleKey,
     pub expect: Expect,
-    /// The last probe's report; its `layers` include the standing invoke result, if any.
+    /// The last probe's report; its `layers` include the standing invoke (and invoke_stream)
+    /// results, if any.
     pub report: ProbeReport,
     /// The value of `probe_success`.
     pub success: bool,
     pub last_success: Option<SystemTime>,
-    /// When the invoke layer last ran.
+    /// When the paid layers last ran.
     pub last_invoke: Option<SystemTime>,
 }
 

@@ -74,9 +74,10 @@ impl TupleStore {
             {
                 e.meta = meta.clone();
                 e.state.expect = meta.expect;
-                if !meta.invoke_enabled {
-                    e.state.report.layers.retain(|l| l.layer != Layer::Invoke);
-                }
+                e.state
+                    .report
+                    .layers
+                    .retain(|l| !l.layer.is_invocation() || meta.invocation_enabled(l.layer));
                 e.state.success = probe_success(&e.state.report.layers, meta.expect);
                 e.encode();
             }
@@ -94,6 +95,7 @@ impl TupleStore {
             None => TupleMeta {
                 expect: Expect::Allow,
                 invoke_enabled: true,
+                stream_enabled: true,
             },
         };
         self_record(&mut inner, meta, &mut report)
@@ -165,23 +167,22 @@ fn self_record(
     report: &mut ProbeReport,
 ) -> Option<TupleState> {
     let prev = inner.entries.remove(&report.key);
-    // Carry the standing invoke result when this probe did not run the invoke layer but would
-    // have reached it (no gate failed) and the layer is enabled.
-    let ran_invoke = report.invoke_ran || report.layers.iter().any(|l| l.layer == Layer::Invoke);
+    // Carry the standing results of the paid layers (invoke, invoke_stream) when this probe did
+    // not run them but would have reached them (no gate failed) and they are enabled.
+    let ran_invoke = report.invoke_ran || report.layers.iter().any(|l| l.layer.is_invocation());
     let mut last_invoke = prev.as_ref().and_then(|p| p.state.last_invoke);
     if ran_invoke {
         last_invoke = Some(report.finished_at);
-    } else if meta.invoke_enabled
-        && !gates_failed(&report.layers)
+    } else if !gates_failed(&report.layers)
         && let Some(p) = &prev
-        && let Some(old) = p
+    {
+        let standing = p
             .state
             .report
             .layers
             .iter()
-            .find(|l| l.layer == Layer::Invoke)
-    {
-        report.layers.push(old.clone());
+            .filter(|l| l.layer.is_invocation() && meta.invocation_enabled(l.layer));
+        report.layers.extend(standing.cloned());
         report.layers.sort_by_key(|l| l.layer);
     }
     let success = probe_success(&report.layers, meta.expect);
@@ -210,7 +211,7 @@ fn self_record(
     // Count only the failures this probe observed (not a carried invoke result).
     for l in &report.layers {
         if let LayerStatus::Failed(f) = &l.status
-            && (l.layer != Layer::Invoke || ran_invoke)
+            && (!l.layer.is_invocation() || ran_invoke)
         {
             *entry
                 .counters

@@ -6,7 +6,8 @@ use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 
-use super::aws::{failure_from_sdk, local_failure, sts_client};
+use super::aws::{failure_from_sdk, local_failure};
+use super::clients::sts_call;
 use super::{LayerContext, LayerOutput};
 use crate::reason::{Layer, Reason};
 
@@ -37,15 +38,18 @@ pub async fn run(ctx: &LayerContext<'_>, source: Credentials) -> LayerOutput<Cre
         );
     };
     let call = describe(ctx, role_arn);
-    let client = sts_client(ctx.sdk, ctx.region, source, ctx.remaining());
     let duration =
         i32::try_from(ctx.target.settings.session_duration.as_secs()).unwrap_or(i32::MAX);
-    let sent = client
+    let sent = ctx
+        .clients
+        .sts
         .assume_role()
         .role_arn(role_arn)
         .role_session_name(&ctx.target.settings.session_name)
         .duration_seconds(duration)
         .set_external_id(ctx.target.external_id.clone())
+        .customize()
+        .config_override(sts_call(source, ctx.remaining()))
         .send()
         .await;
     let result = match sent {

@@ -1,5 +1,7 @@
-//! AWS SDK plumbing shared by the layers: SDK configuration per source, clients per region with
-//! limited retries and per-operation timeouts, and turning SDK errors into [`Failure`]s.
+//! AWS SDK plumbing shared by the layers: SDK configuration per source (with the process's
+//! HTTP client), the retry and timeout policy of every call, one-off clients for `diagnose`'s
+//! evidence calls, and turning SDK errors into [`Failure`]s. The probes' own clients are built
+//! once, in [`super::clients`].
 //!
 //! Nothing here is simulator-specific: endpoints come from the SDK's own configuration
 //! (`AWS_ENDPOINT_URL*`, profile `endpoint_url`), carried by the loaded [`SdkConfig`].
@@ -18,6 +20,8 @@ use aws_types::region::Region;
 use aws_types::request_id::RequestId;
 
 use super::Failure;
+use super::calls::CountCalls;
+use super::transport;
 use crate::config::Source;
 use crate::reason::{Layer, Reason, classify};
 
@@ -25,27 +29,38 @@ use crate::reason::{Layer, Reason, classify};
 pub const MAX_ATTEMPTS: u32 = 3;
 /// First retry backoff; later ones grow exponentially (with jitter), well inside a probe budget.
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
-/// Connect timeout cap: a black-holed endpoint should not eat the whole budget of one attempt.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Loads the SDK configuration of a source: the default chain, or the named profile.
 /// Endpoint overrides (`AWS_ENDPOINT_URL*`, profile `endpoint_url`) are picked up by the SDK.
 ///
-/// Proxies: with [`BehaviorVersion::latest()`] (at least `v2025_08_07`) the SDK's default HTTP
-/// client (aws-smithy-runtime's `default_https_client`: hyper, rustls with aws-lc) reads
-/// `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (upper case first, then lower case)
-/// through `ProxyConfig::from_env()`. That client serves every client built from this
-/// configuration (STS, Bedrock, Bedrock runtime, IAM) and, through the loader's behavior
-/// version, the credential chain's own calls. `https://` endpoints go through a `CONNECT`
-/// tunnel, `http://` ones as absolute-form requests; loopback is not exempt unless listed in
-/// `NO_PROXY`. Pinning an older behavior version here would silently drop proxy support
-/// (`tests/e2e_proxy.rs` would catch it).
-pub async fn load_source_config(source: &Source) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry_config());
+/// HTTP: the process's one client ([`transport`]), which the loader also gives the credential
+/// chain (SSO, web identity, ECS and instance metadata calls). It reads `HTTPS_PROXY` /
+/// `HTTP_PROXY` / `ALL_PROXY` / `NO_PROXY` (upper case first, then lower case) as the SDK's
+/// default client does: `https://` endpoints go through a `CONNECT` tunnel, `http://` ones as
+/// absolute-form requests; loopback is not exempt unless listed in `NO_PROXY`
+/// (`tests/e2e_proxy.rs`). Its trust roots add `AWS_CA_BUNDLE`, else the profile's
+/// `ca_bundle`, to the system's.
+pub async fn load_source_config(source: &Source, max_per_host: Option<usize>) -> SdkConfig {
+    let http = transport::client_for_profile(source.profile.as_deref(), max_per_host).await;
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry_config())
+        .http_client(http);
     if let Some(profile) = &source.profile {
         loader = loader.profile_name(profile);
     }
     loader.load().await
+}
+
+/// `sdk` with the process's HTTP client (system roots, proxies from the environment, at most
+/// `max_per_host` connections per endpoint) unless it already has one: explicit configurations
+/// (tests, embedding) share the pool too.
+pub fn with_process_http_client(sdk: SdkConfig, max_per_host: Option<usize>) -> SdkConfig {
+    if sdk.http_client().is_some() {
+        return sdk;
+    }
+    sdk.to_builder()
+        .http_client(transport::shared_client(None, max_per_host))
+        .build()
 }
 
 /// The limited retry policy of every probe call.
@@ -55,18 +70,20 @@ pub fn retry_config() -> RetryConfig {
         .with_initial_backoff(INITIAL_BACKOFF)
 }
 
-/// Timeouts for one call, given what is left of the probe budget.
+/// Timeouts for one call, given what is left of the probe budget: the operation timeout only.
+/// The connect timeout is the process's ([`transport::CONNECT_TIMEOUT`]); a connect timeout
+/// that changed per call would make the SDK's default client open a new pool per call.
 pub fn timeout_config(remaining: Duration) -> TimeoutConfig {
     TimeoutConfig::builder()
         .operation_timeout(remaining)
-        .connect_timeout(remaining.min(CONNECT_TIMEOUT))
         .build()
 }
 
 /// The source's configuration narrowed to one region, explicit credentials, the probe's retry
 /// policy and what is left of its time budget. Endpoint settings stay those of `sdk`.
 fn scoped(sdk: &SdkConfig, region: &str, creds: Credentials, remaining: Duration) -> SdkConfig {
-    sdk.to_builder()
+    with_process_http_client(sdk.clone(), None)
+        .to_builder()
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(creds))
         .retry_config(retry_config())
@@ -74,35 +91,41 @@ fn scoped(sdk: &SdkConfig, region: &str, creds: Credentials, remaining: Duration
         .build()
 }
 
-/// An STS client for `region` with the given (source) credentials.
+/// A one-off STS client for `region` with the given credentials (the probes use
+/// [`super::clients::RegionClients`]).
 pub fn sts_client(
     sdk: &SdkConfig,
     region: &str,
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::new(&scoped(sdk, region, creds, remaining))
+    let conf = aws_sdk_sts::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    aws_sdk_sts::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
-/// A Bedrock control-plane client for `region` with the given (assumed) credentials, built from
-/// the source's configuration so that it uses the same endpoint configuration.
+/// A one-off Bedrock control-plane client for `region` with the given credentials, built from
+/// the source's configuration so that it uses the same endpoints and HTTP client (`diagnose`'s
+/// availability in other regions and active models).
 pub fn bedrock_client(
     sdk: &SdkConfig,
     region: &str,
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrock::Client {
-    aws_sdk_bedrock::Client::new(&scoped(sdk, region, creds, remaining))
+    let conf = aws_sdk_bedrock::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    aws_sdk_bedrock::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
-/// A Bedrock runtime client for `region` with the given (assumed) credentials.
+/// A one-off Bedrock runtime client for `region` with the given credentials.
 pub fn runtime_client(
     sdk: &SdkConfig,
     region: &str,
     creds: Credentials,
     remaining: Duration,
 ) -> aws_sdk_bedrockruntime::Client {
-    aws_sdk_bedrockruntime::Client::new(&scoped(sdk, region, creds, remaining))
+    let conf =
+        aws_sdk_bedrockruntime::config::Builder::from(&scoped(sdk, region, creds, remaining));
+    aws_sdk_bedrockruntime::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
 /// The region IAM (a global service) is signed for in the `aws` partition.
@@ -112,7 +135,8 @@ pub const IAM_REGION: &str = "us-east-1";
 /// SimulatePrincipalPolicy), built from the source's configuration so that the same endpoint
 /// configuration applies.
 pub fn iam_client(sdk: &SdkConfig, creds: Credentials, remaining: Duration) -> aws_sdk_iam::Client {
-    aws_sdk_iam::Client::new(&scoped(sdk, IAM_REGION, creds, remaining))
+    let conf = aws_sdk_iam::config::Builder::from(&scoped(sdk, IAM_REGION, creds, remaining));
+    aws_sdk_iam::Client::from_conf(conf.interceptor(CountCalls).build())
 }
 
 /// Replaces every secret (external id, access keys, tokens) in `text` by `[REDACTED]`, and

@@ -11,7 +11,8 @@ use aws_sdk_bedrockruntime::types::{
 };
 use serde_json::{Value, json};
 
-use super::aws::{failure_from_sdk, local_failure, runtime_client};
+use super::aws::{failure_from_sdk, local_failure};
+use super::clients::runtime_call;
 use super::{LayerContext, LayerOutput};
 use crate::config::InvokeMode;
 use crate::model_id::bare_name;
@@ -25,7 +26,7 @@ pub type Tokens = Option<(u64, u64)>;
 
 /// Whether the model is an embedding model (served by InvokeModel only).
 pub fn is_embedding(model: &str) -> bool {
-    bare_name(model).contains("embed")
+    crate::model_id::is_embedding(model)
 }
 
 /// The minimal InvokeModel body for `model`, or `None` when its provider is not known.
@@ -107,8 +108,9 @@ pub fn tokens_from_invoke_body(body: &[u8]) -> Tokens {
     None
 }
 
-/// The InvokeModel body this probe sends, or `None` for Converse.
-fn chosen_body(ctx: &LayerContext<'_>) -> Option<Value> {
+/// The InvokeModel body this probe sends, or `None` for Converse (`invoke_stream` makes the
+/// same choice between its streaming twins).
+pub(super) fn chosen_body(ctx: &LayerContext<'_>) -> Option<Value> {
     let settings = &ctx.target.settings;
     if settings.invoke == InvokeMode::InvokeModel || is_embedding(ctx.model) {
         invoke_model_body(ctx.model, settings.max_tokens)
@@ -136,7 +138,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
     let settings = &ctx.target.settings;
     let call = describe(ctx);
     let body = chosen_body(ctx);
-    let client = runtime_client(ctx.sdk, ctx.region, creds, ctx.remaining());
+    let client = &ctx.clients.runtime;
     match body {
         Some(body) => {
             let bytes = body.to_string().into_bytes();
@@ -146,6 +148,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                 .content_type("application/json")
                 .accept("application/json")
                 .body(Blob::new(bytes))
+                .customize()
+                .config_override(runtime_call(creds, ctx.remaining()))
                 .send()
                 .await;
             let result = match sent {
@@ -178,6 +182,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                         .max_tokens(max_tokens)
                         .build(),
                 )
+                .customize()
+                .config_override(runtime_call(creds, ctx.remaining()))
                 .send()
                 .await;
             let result = match sent {

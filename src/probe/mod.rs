@@ -1,5 +1,5 @@
 //! The probe pipeline: one file per layer behind one signature; `pipeline` runs them in order
-//! with gating (`../shared/spec/layers.md` of the contract).
+//! with gating (`docs/layers.md` of the contract).
 //!
 //! Every layer is `async fn run(ctx: &LayerContext<'_>, …) -> LayerOutput<T>`: it makes its AWS
 //! calls with the real SDK and returns the one-line call description and either its product
@@ -11,20 +11,31 @@
 //! * Source identity is cached per (source, region) per [`Round`]; the gate (credentials +
 //!   assume_role) per (target, region) per round. Tuples sharing a cached gate report the same
 //!   layer results, with the duration of the one real call.
-//! * `model_access` and `invoke` run concurrently once credentials exist.
+//! * `model_access`, `invoke` and (when enabled) `invoke_stream` run concurrently once
+//!   credentials exist; the two paid layers run together, at most once per `invoke_interval`.
 //! * Temporary source credentials are reused across rounds until 5 minutes before expiry
 //!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
 //! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
-//!   retried); every client gets `operation_timeout` = what is left of the budget.
+//!   retried); every call gets `operation_timeout` = what is left of the budget.
+//! * The SDK service clients are built once per (source, region) ([`clients`]) and every call
+//!   brings its credentials per operation; all of them, and the credential chain, share the
+//!   process's one HTTP client ([`transport`]): pooled keep-alive connections, TLS session
+//!   resumption, proxies and CA bundles. Every request is counted ([`calls`]).
 
 pub mod assume_role;
 pub mod aws;
+pub mod ca_bundle;
+pub mod calls;
+pub mod clients;
 pub mod credentials;
 pub mod invoke;
+pub mod invoke_stream;
 pub mod model_access;
 pub mod organizations;
 pub mod pacing;
 pub mod pipeline;
+pub mod stream_error;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -84,16 +95,18 @@ pub struct ProbeReport {
     /// Role name label ("" for a same-account target).
     pub role_name: String,
     /// The attempted, enabled layers in order. Layers after a failed gate, or turned off, are
-    /// absent. When `invoke_ran` is false the invoke layer is absent and its last result stands.
+    /// absent. When `invoke_ran` is false the paid layers (`invoke`, `invoke_stream`) are
+    /// absent and their last results stand.
     pub layers: Vec<LayerResult>,
     pub availability: Option<Availability>,
-    /// (input, output) tokens consumed by this probe's invocation.
+    /// (input, output) tokens consumed by this probe's invocations (streamed ones included).
     pub tokens: Option<(u64, u64)>,
+    /// Whether this probe ran the paid layers (see `invoke_interval`).
     pub invoke_ran: bool,
     pub finished_at: SystemTime,
 }
 
-/// Everything a layer needs: one signature for the four layers.
+/// Everything a layer needs: one signature for the five layers.
 pub struct LayerContext<'a> {
     pub source: &'a Source,
     pub target: &'a Target,
@@ -101,6 +114,8 @@ pub struct LayerContext<'a> {
     pub model: &'a str,
     /// The source's SDK configuration (endpoints, credential chain, http client).
     pub sdk: &'a SdkConfig,
+    /// The source's service clients for `region` (credentials are given per operation).
+    pub clients: &'a clients::RegionClients,
     /// The layer must finish by then; calls get what is left.
     pub deadline: Instant,
 }
@@ -207,10 +222,32 @@ impl Round {
     }
 }
 
-/// Runs probes with the real AWS SDK. Built from a configuration (rebuilt at reload).
+/// A source as the prober uses it: its definition, loaded SDK configuration and service
+/// clients.
+#[derive(Debug)]
+pub(crate) struct SourceEntry {
+    pub source: Source,
+    pub sdk: SdkConfig,
+    pub clients: clients::SourceClients,
+}
+
+impl SourceEntry {
+    fn new(source: Source, sdk: SdkConfig, max_per_host: Option<usize>) -> SourceEntry {
+        let sdk = aws::with_reused_credentials(aws::with_process_http_client(sdk, max_per_host));
+        let clients = clients::SourceClients::new(&sdk);
+        SourceEntry {
+            source,
+            sdk,
+            clients,
+        }
+    }
+}
+
+/// Runs probes with the real AWS SDK. Built from a configuration (rebuilt at reload; the HTTP
+/// client and its warm connections are the process's and stay).
 pub struct Prober {
-    /// Per source name: its definition and loaded SDK configuration.
-    sources: HashMap<String, (Source, SdkConfig)>,
+    /// Per source name: its definition, loaded SDK configuration and clients.
+    sources: HashMap<String, SourceEntry>,
     /// The process's per-account pacing, when the daemon set one.
     pacer: Option<Arc<pacing::Pacer>>,
 }
@@ -221,9 +258,10 @@ impl Prober {
     /// (the implicit "default") is loaded from the default chain.
     pub async fn new(config: &Config) -> Prober {
         let mut sources = HashMap::new();
+        let limit = connection_limit(config);
         for source in all_sources(config) {
-            let sdk = aws::with_reused_credentials(aws::load_source_config(&source).await);
-            sources.insert(source.name.clone(), (source, sdk));
+            let sdk = aws::load_source_config(&source, limit).await;
+            sources.insert(source.name.clone(), SourceEntry::new(source, sdk, limit));
         }
         Prober {
             sources,
@@ -238,20 +276,21 @@ impl Prober {
     }
 
     /// The source definition and SDK configuration of `name`.
-    pub fn source_config(&self, name: &str) -> Option<&(Source, SdkConfig)> {
-        self.sources.get(name)
+    pub fn source_config(&self, name: &str) -> Option<(&Source, &SdkConfig)> {
+        self.sources.get(name).map(|e| (&e.source, &e.sdk))
     }
 
     /// A prober with explicit SDK configurations per source name (tests, embedding): no
-    /// environment is read. A source without an entry fails `credentials` with
-    /// `no_credentials`.
+    /// profile is read; a configuration without an HTTP client gets the process's (system
+    /// roots, proxies from the environment). A source without an entry fails `credentials`
+    /// with `no_credentials`.
     pub fn with_sdk_config(config: &Config, sdk: HashMap<String, SdkConfig>) -> Prober {
         let mut sdk = sdk;
         let mut sources = HashMap::new();
+        let limit = connection_limit(config);
         for source in all_sources(config) {
             if let Some(conf) = sdk.remove(&source.name) {
-                let conf = aws::with_reused_credentials(conf);
-                sources.insert(source.name.clone(), (source, conf));
+                sources.insert(source.name.clone(), SourceEntry::new(source, conf, limit));
             }
         }
         Prober {
@@ -266,7 +305,8 @@ impl Prober {
     }
 
     /// Probes one tuple through the layers, within `target.settings.timeout`. With
-    /// `run_invoke == false` the invoke layer is skipped (its last result stands).
+    /// `run_invoke == false` the paid layers (`invoke`, `invoke_stream`) are skipped (their
+    /// last results stand).
     pub async fn probe(
         &self,
         target: &Target,
@@ -279,6 +319,12 @@ impl Prober {
         let pacer = self.pacer.as_deref();
         pipeline::probe(source, pacer, target, region, model, round, run_invoke).await
     }
+}
+
+/// Connections per endpoint the process's HTTP client may open: as many as probes run at once
+/// (`probe.concurrency`).
+fn connection_limit(config: &Config) -> Option<usize> {
+    Some(config.defaults.concurrency.max(1))
 }
 
 /// The configured sources, plus a default-chain source for any target naming an undefined one.
@@ -317,7 +363,7 @@ impl std::fmt::Debug for ProbeAccess {
 }
 
 impl Prober {
-    /// [`Prober::probe`] (with the invoke layer), plus what the probe used (see
+    /// [`Prober::probe`] (with the paid layers), plus what the probe used (see
     /// [`ProbeAccess`]); `None` when the target's source has no SDK configuration.
     pub async fn probe_with_access(
         &self,
@@ -327,11 +373,11 @@ impl Prober {
         round: &Round,
     ) -> (ProbeReport, Option<ProbeAccess>) {
         let report = self.probe(target, region, model, round, true).await;
-        let Some((source, sdk)) = self.sources.get(&target.source) else {
+        let Some(entry) = self.sources.get(&target.source) else {
             return (report, None);
         };
         let identity = round
-            .identity_cell(&source.name, region)
+            .identity_cell(&entry.source.name, region)
             .get()
             .and_then(|o| o.identity.clone());
         let creds = round
@@ -339,7 +385,7 @@ impl Prober {
             .get()
             .and_then(|g| g.credentials.clone());
         let access = ProbeAccess {
-            sdk: sdk.clone(),
+            sdk: entry.sdk.clone(),
             source: identity,
             target_credentials: creds,
         };

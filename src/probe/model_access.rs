@@ -4,7 +4,8 @@
 
 use aws_credential_types::Credentials;
 
-use super::aws::{bedrock_client, failure_from_sdk, local_failure};
+use super::aws::{failure_from_sdk, local_failure};
+use super::clients::bedrock_call;
 use super::{Availability, Failure, LayerContext, LayerOutput};
 use crate::model_id::{foundation_model_id, is_inference_profile};
 use crate::reason::{Layer, Reason, classify_availability};
@@ -27,7 +28,7 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
 }
 
 pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Availability> {
-    let client = bedrock_client(ctx.sdk, ctx.region, creds, ctx.remaining());
+    let client = &ctx.clients.bedrock;
     let mut call = String::new();
     let model_id = if is_inference_profile(ctx.model) {
         call.push_str(&format!(
@@ -37,6 +38,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Avai
         match client
             .get_inference_profile()
             .inference_profile_identifier(ctx.model)
+            .customize()
+            .config_override(bedrock_call(creds.clone(), ctx.remaining()))
             .send()
             .await
         {
@@ -76,6 +79,8 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Avai
     let out = match client
         .get_foundation_model_availability()
         .model_id(&model_id)
+        .customize()
+        .config_override(bedrock_call(creds, ctx.remaining()))
         .send()
         .await
     {

@@ -108,7 +108,7 @@ impl Prober {
         discovery: &Discovery,
     ) -> Result<Vec<String>, DiscoveryFailure> {
         let deadline = Instant::now() + DISCOVERY_TIMEOUT;
-        let Some((_, sdk)) = self.sources.get(&target.source) else {
+        let Some(sdk) = self.sources.get(&target.source).map(|e| &e.sdk) else {
             return Err(DiscoveryFailure::from_probe(local_failure(
                 Reason::NoCredentials,
                 &format!("source {:?} has no SDK configuration", target.source),

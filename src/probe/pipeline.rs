@@ -1,25 +1,27 @@
-//! The pipeline of one probe: gating, timeouts, the report (`layers.md`).
+//! The pipeline of one probe: gating, timeouts, the report (`docs/layers.md`).
 //!
 //! * `credentials` and `assume_role` gate the rest; they are computed once per (target,
 //!   region) per [`Round`] and shared by the round's tuples.
-//! * `model_access` and `invoke` both run (concurrently) once credentials exist; an off layer
-//!   is absent.
+//! * `model_access`, `invoke` and `invoke_stream` all run (concurrently) once credentials
+//!   exist; an off layer is absent. The paid layers (`invoke`, `invoke_stream`) run together,
+//!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use aws_config::SdkConfig;
 use tokio::time::Instant;
 
 use super::aws::local_failure;
+use super::clients::RegionClients;
 use super::pacing::{Pacer, Service};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
-    LayerStatus, ProbeReport, Round, assume_role, credentials, invoke, model_access,
+    LayerStatus, ProbeReport, Round, SourceEntry, assume_role, credentials, invoke, invoke_stream,
+    model_access,
 };
-use crate::config::{InvokeMode, Source, Target, TupleKey};
+use crate::config::{InvokeMode, Target, TupleKey};
 use crate::reason::{Layer, Reason, error_code_label};
 
 /// Extra wait for the round's shared gate beyond this probe's budget (see [`probe`]).
@@ -107,19 +109,21 @@ async fn paced<T>(
 /// needs them, within a budget of `settings.timeout` from then.
 async fn run_gate(
     pacer: Option<&Pacer>,
-    source: &Source,
-    sdk: &SdkConfig,
+    entry: &SourceEntry,
+    clients: &RegionClients,
     target: &Target,
     region: &str,
     round: &Round,
 ) -> GateOutcome {
     let deadline = Instant::now() + target.settings.timeout;
+    let source = &entry.source;
     let ctx = LayerContext {
         source,
         target,
         region,
         model: "",
-        sdk,
+        sdk: &entry.sdk,
+        clients,
         deadline,
     };
     // The identity is shared by every target of the source, whose budgets may differ: wait
@@ -206,7 +210,7 @@ async fn run_gate(
 
 /// Probes one tuple (see [`super::Prober::probe`]).
 pub(crate) async fn probe(
-    source: Option<&(Source, SdkConfig)>,
+    source: Option<&SourceEntry>,
     pacer: Option<&Pacer>,
     target: &Target,
     region: &str,
@@ -232,7 +236,7 @@ pub(crate) async fn probe(
         finished_at: SystemTime::now(),
     };
 
-    let Some((source, sdk)) = source else {
+    let Some(entry) = source else {
         report.layers.push(LayerResult {
             layer: Layer::Credentials,
             status: LayerStatus::Failed(local_failure(
@@ -249,10 +253,12 @@ pub(crate) async fn probe(
     // The gate bounds itself (its calls get what is left of a budget that started no later
     // than this probe's); the grace only guards against a gate that never answers, and keeps
     // the first tuple from cancelling the shared calls at the very edge of the budget.
+    let source = &entry.source;
+    let clients = entry.clients.region(region);
     let gate_cell = round.gate_cell(target, region);
     let gate = match tokio::time::timeout(
         deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
-        gate_cell.get_or_init(|| run_gate(pacer, source, sdk, target, region, round)),
+        gate_cell.get_or_init(|| run_gate(pacer, entry, &clients, target, region, round)),
     )
     .await
     {
@@ -284,7 +290,8 @@ pub(crate) async fn probe(
         target,
         region,
         model,
-        sdk,
+        sdk: &entry.sdk,
+        clients: &clients,
         deadline,
     };
     let settings = &target.settings;
@@ -331,18 +338,45 @@ pub(crate) async fn probe(
             .await,
         )
     };
-    let (model_access, invoked) = tokio::join!(model_access_layer, invoke_layer);
+    let stream_layer = async {
+        if !run_invoke || !settings.streams(model) {
+            return None;
+        }
+        let call = invoke_stream::describe(&ctx);
+        Some(
+            paced(
+                pacer,
+                bedrock,
+                1,
+                Layer::InvokeStream,
+                deadline,
+                call,
+                invoke_stream::run(&ctx, creds.clone()),
+            )
+            .await,
+        )
+    };
+    let (model_access, invoked, streamed) =
+        tokio::join!(model_access_layer, invoke_layer, stream_layer);
     if let Some((layer, _, availability)) = model_access {
         report.layers.push(layer);
         report.availability = availability;
     }
-    if let Some((layer, tokens, _)) = invoked {
+    for (layer, tokens, _) in [invoked, streamed].into_iter().flatten() {
         report.layers.push(layer);
         report.invoke_ran = true;
-        report.tokens = tokens.flatten();
+        report.tokens = add_tokens(report.tokens, tokens.flatten());
     }
     finish(&mut report);
     report
+}
+
+/// The tokens of two invocations of one probe, together.
+fn add_tokens(a: Option<(u64, u64)>, b: Option<(u64, u64)>) -> Option<(u64, u64)> {
+    match (a, b) {
+        (Some((ai, ao)), Some((bi, bo))) => Some((ai.saturating_add(bi), ao.saturating_add(bo))),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Stamps the report and logs one warning per failed layer (no secrets: the message is

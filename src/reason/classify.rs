@@ -1,12 +1,17 @@
 //! AWS's answers → [`Reason`] (`docs/reasons.md`): an error's code, HTTP status and message
 //! ([`classify`]), the statuses of GetFoundationModelAvailability ([`classify_availability`]),
-//! and the bounded `error_code` label ([`error_code_label`]).
+//! what the SDK's credential chain says when no AWS answer is inside its error
+//! ([`classify_credential_chain`]), and the bounded `error_code` label ([`error_code_label`]).
 
 use super::wording::{self, normalize};
 use super::{Layer, Reason};
 
-/// Error codes of rejected credentials.
+/// Error codes of rejected credentials: keys and signatures, and the web identity tokens
+/// AssumeRoleWithWebIdentity refuses (`InvalidIdentityToken`: no OIDC provider for the issuer,
+/// a key that does not verify it, a wrong audience, not a JWT; `IDPRejectedClaim`).
 const INVALID_CREDENTIAL_CODES: &[&str] = &[
+    "InvalidIdentityToken",
+    "IDPRejectedClaim",
     "InvalidClientTokenId",
     "UnrecognizedClientException",
     "SignatureDoesNotMatch",
@@ -44,6 +49,8 @@ const UNAVAILABLE_CODES: &[&str] = &[
     "ModelTimeoutException",
     "ModelErrorException",
     "ModelStreamErrorException",
+    // AssumeRoleWithWebIdentity could not reach the identity provider.
+    "IDPCommunicationError",
 ];
 
 /// Classifies an AWS answer into exactly one [`Reason`] (`docs/reasons.md`).
@@ -78,8 +85,12 @@ pub fn classify(layer: Layer, code: Option<&str>, status: Option<u16>, message: 
 /// (whether the check applies on this layer, what the message must say, the reason it means)
 type Check = (bool, fn(&str) -> bool, Reason);
 
+/// The layers whose calls go to Bedrock; `invoke_stream` shares every reason of `invoke`.
 fn is_bedrock(layer: Layer) -> bool {
-    matches!(layer, Layer::ModelAccess | Layer::Invoke)
+    matches!(
+        layer,
+        Layer::ModelAccess | Layer::Invoke | Layer::InvokeStream
+    )
 }
 
 /// Step 1: the host's clock, then credentials the service did not accept.
@@ -165,9 +176,12 @@ fn by_bedrock_wording(layer: Layer, m: &str) -> Option<Reason> {
         .map(|(_, _, reason)| *reason)
 }
 
-/// Step 4: AssumeRole, the session duration, then `AccessDenied` by its "because" clause.
+/// Step 4: AssumeRole, the session duration, then `AccessDenied` by its "because" clause. On
+/// `credentials`, the same for a role the source's credential chain assumes (IRSA's
+/// AssumeRoleWithWebIdentity, a profile's `role_arn`): its message names `sts:AssumeRole…`.
 fn by_assume_role(layer: Layer, code: &str, m: &str) -> Option<Reason> {
-    if layer != Layer::AssumeRole {
+    let in_chain = layer == Layer::Credentials && m.contains("sts:assumerole");
+    if layer != Layer::AssumeRole && !in_chain {
         return None;
     }
     if m.contains("durationseconds exceeds") || m.contains("maxsessionduration") {
@@ -216,7 +230,32 @@ fn by_status(status: Option<u16>) -> Reason {
     }
 }
 
-/// Classifies the statuses of GetFoundationModelAvailability (`reasons.md`): `None` when the
+/// Classifies a failure of the SDK's credential chain that carries no AWS answer (`message` is
+/// the error's text): a credential endpoint's HTTP status (the container endpoint of EKS Pod
+/// Identity and ECS: the SDK keeps only "Non-success status from HTTP credential provider:
+/// N"), else what the text says.
+///
+/// - 429 → `throttled`; 5xx → `service_unavailable`;
+/// - 404 → `no_credentials`: the endpoint has nothing for this caller (EKS Pod Identity: no
+///   association for the pod's namespace and service account);
+/// - any other 4xx → `invalid_credentials`: the endpoint refused the token presented (missing,
+///   unreadable, expired, of another audience, or its role does not trust EKS Pod Identity);
+/// - no status: "expired" → `expired_credentials` (an SSO session, a token), else
+///   `no_credentials` (nothing configured, a file missing).
+pub fn classify_credential_chain(message: &str) -> Reason {
+    let m = normalize(message);
+    match wording::credential_endpoint_status(&m) {
+        Some(429) => Reason::Throttled,
+        Some(404) => Reason::NoCredentials,
+        Some(s) if (400..500).contains(&s) => Reason::InvalidCredentials,
+        Some(s) if (500..600).contains(&s) => Reason::ServiceUnavailable,
+        Some(_) => Reason::Unknown,
+        None if m.contains("expired") => Reason::ExpiredCredentials,
+        None => Reason::NoCredentials,
+    }
+}
+
+/// Classifies the statuses of GetFoundationModelAvailability (`docs/reasons.md`): `None` when the
 /// model is available to the account in the region.
 ///
 /// Order: a model not offered in the region makes every other status moot; an agreement in
@@ -286,6 +325,90 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_role_the_credential_chain_assumes_is_denied_like_an_assume_role_call() {
+        let irsa = "Not authorized to perform sts:AssumeRoleWithWebIdentity";
+        assert_eq!(
+            classify(Layer::Credentials, Some("AccessDenied"), Some(403), irsa),
+            Reason::AssumeRoleDenied
+        );
+        let profile = "User: arn:aws:iam::111111111111:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::111111111111:role/r because no identity-based policy allows the sts:AssumeRole action";
+        assert_eq!(
+            classify(Layer::Credentials, Some("AccessDenied"), Some(403), profile),
+            Reason::AssumeRoleNotPermitted
+        );
+        // Any other denial on the credentials layer says nothing about a role.
+        assert_eq!(
+            classify(
+                Layer::Credentials,
+                Some("AccessDenied"),
+                Some(403),
+                "Access denied"
+            ),
+            Reason::Unknown
+        );
+        for code in ["InvalidIdentityToken", "IDPRejectedClaim"] {
+            assert_eq!(
+                classify(
+                    Layer::Credentials,
+                    Some(code),
+                    Some(400),
+                    "Incorrect token audience"
+                ),
+                Reason::InvalidCredentials,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            classify(
+                Layer::Credentials,
+                Some("IDPCommunicationError"),
+                Some(400),
+                ""
+            ),
+            Reason::ServiceUnavailable
+        );
+    }
+
+    #[test]
+    fn a_credential_chain_failure_without_an_aws_answer_is_read_from_its_text() {
+        let endpoint = |status: &str| {
+            format!(
+                "an error occurred while loading credentials: Non-success status from HTTP credential provider: StatusCode({status}) (ProviderError(ProviderError {{ source: \"Non-success status from HTTP credential provider: StatusCode({status})\" }}))"
+            )
+        };
+        for (status, want) in [
+            ("400", Reason::InvalidCredentials),
+            ("401", Reason::InvalidCredentials),
+            ("403", Reason::InvalidCredentials),
+            ("404", Reason::NoCredentials),
+            ("429", Reason::Throttled),
+            ("500", Reason::ServiceUnavailable),
+            ("503", Reason::ServiceUnavailable),
+        ] {
+            assert_eq!(
+                classify_credential_chain(&endpoint(status)),
+                want,
+                "{status}"
+            );
+        }
+        assert_eq!(
+            classify_credential_chain("the SSO session has expired or is invalid"),
+            Reason::ExpiredCredentials
+        );
+        for nothing in [
+            "the credential provider was not enabled",
+            "No such file or directory (os error 2)",
+            "Non-success status from HTTP credential provider: soon",
+        ] {
+            assert_eq!(
+                classify_credential_chain(nothing),
+                Reason::NoCredentials,
+                "{nothing}"
+            );
+        }
+    }
+
     const CODES: &[&str] = &[
         "RequestTimeTooSkewed",
         "InvalidSignatureException",
@@ -349,7 +472,7 @@ mod tests {
 
         #[test]
         fn an_access_denial_never_becomes_an_unknown_a_transient_blip_or_a_bad_request(
-            layer in prop::sample::select(vec![Layer::ModelAccess, Layer::Invoke]),
+            layer in prop::sample::select(vec![Layer::ModelAccess, Layer::Invoke, Layer::InvokeStream]),
             code in prop::sample::select(&["AccessDeniedException", "AccessDenied"][..]),
             parts in prop::collection::vec(
                 prop_oneof![prop::sample::select(FRAGMENTS).prop_map(str::to_string), "[a-z ]{0,20}"],
@@ -367,6 +490,23 @@ mod tests {
                         | Reason::ServiceUnavailable
                 ),
                 "{} {:?} → {}", code, message, reason
+            );
+        }
+
+        #[test]
+        fn the_streaming_layer_reads_every_answer_like_invoke(
+            code in prop::sample::select(CODES),
+            status in prop::sample::select(STATUSES),
+            parts in prop::collection::vec(
+                prop_oneof![prop::sample::select(FRAGMENTS).prop_map(str::to_string), "[a-z ]{0,20}"],
+                0..4,
+            ),
+        ) {
+            let message = parts.join(" ");
+            let code = (!code.is_empty()).then_some(code);
+            prop_assert_eq!(
+                classify(Layer::InvokeStream, code, Some(status), &message),
+                classify(Layer::Invoke, code, Some(status), &message)
             );
         }
 

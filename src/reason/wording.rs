@@ -193,6 +193,23 @@ pub(super) fn says_daily_tokens(m: &str) -> bool {
     any_of(m, &["too many tokens per day", "tokens per day"])
 }
 
+/// The HTTP status a credential endpoint answered, as the SDK's HTTP credential provider
+/// reports it: "Non-success status from HTTP credential provider: StatusCode(400)" (the
+/// status's debug form; the body, where the EKS Pod Identity Agent says why, is dropped by the
+/// SDK).
+pub(super) fn credential_endpoint_status(m: &str) -> Option<u16> {
+    const SAYS: &str = "non-success status from http credential provider";
+    let rest = m[m.find(SAYS)? + SAYS.len()..].trim_start_matches([':', ' ']);
+    let digits: String = rest
+        .strip_prefix("statuscode(")
+        .unwrap_or(rest)
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .take(3)
+        .collect();
+    digits.parse().ok().filter(|s| (100..600).contains(s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

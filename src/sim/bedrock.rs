@@ -67,7 +67,7 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     };
                 }
             }
-            // A blocked account still looks fine on the control plane (reasons.md:
+            // A blocked account still looks fine on the control plane (docs/reasons.md:
             // account_not_authorized); only invocation tells.
             GrantStatus::Granted
             | GrantStatus::AccountBlocked

@@ -1,6 +1,7 @@
 //! Fault injection: a `[[faults]]` entry (its definition, as the scenario file writes it) matches
 //! calls by service, operation, account, model and region, and fires on every matching call, on
-//! every Nth, or with a probability.
+//! every Nth, or with a probability. A `stream_error` fault lets the call answer and breaks its
+//! response stream with an exception event after the stream opened.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,6 +24,60 @@ pub enum FaultKind {
     Malformed,
     /// Never answer.
     Hang,
+    /// Open the response stream (ConverseStream, InvokeModelWithResponseStream), then send an
+    /// exception event (`exception`, default `modelStreamErrorException`) and end it. Other
+    /// operations answer normally.
+    StreamError,
+}
+
+/// The exception events a Bedrock response stream may carry (`:exception-type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StreamException {
+    ModelStreamErrorException,
+    ThrottlingException,
+    ValidationException,
+    ServiceUnavailableException,
+    InternalServerException,
+}
+
+impl StreamException {
+    /// The `:exception-type` header value.
+    pub fn event_type(self) -> &'static str {
+        match self {
+            StreamException::ModelStreamErrorException => "modelStreamErrorException",
+            StreamException::ThrottlingException => "throttlingException",
+            StreamException::ValidationException => "validationException",
+            StreamException::ServiceUnavailableException => "serviceUnavailableException",
+            StreamException::InternalServerException => "internalServerException",
+        }
+    }
+
+    /// The message AWS sends with it, unless the fault gives its own.
+    pub fn default_message(self) -> &'static str {
+        match self {
+            StreamException::ModelStreamErrorException => {
+                "An error occurred while streaming the response. Retry your request."
+            }
+            StreamException::ThrottlingException => {
+                "Too many tokens, please wait before trying again."
+            }
+            StreamException::ValidationException => "Input is too long for requested model.",
+            StreamException::ServiceUnavailableException => {
+                "Bedrock is unable to process your request."
+            }
+            StreamException::InternalServerException => {
+                "The system encountered an unexpected error during processing. Try your request again."
+            }
+        }
+    }
+}
+
+/// The exception event a firing `stream_error` fault puts into the response stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamFault {
+    pub exception: StreamException,
+    pub message: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -51,6 +106,12 @@ pub struct FaultDef {
     /// Added delay (kind = "latency"), humantime, e.g. "250ms".
     #[serde(default, with = "humantime_serde")]
     pub latency: Option<Duration>,
+    /// The exception event of kind = "stream_error" (default `modelStreamErrorException`).
+    #[serde(default)]
+    pub exception: Option<StreamException>,
+    /// Its message (default: AWS's usual text for that exception).
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 fn star() -> String {
@@ -74,11 +135,14 @@ pub struct CallInfo<'a> {
 }
 
 /// The faults that fire for one call.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Firing {
     pub delay: Duration,
-    /// The first non-latency fault that fired.
+    /// The first fault that fired that answers instead of the handler (not latency, not
+    /// stream_error).
     pub action: Option<FaultKind>,
+    /// The first `stream_error` fault that fired: the handler answers, its stream breaks.
+    pub stream_error: Option<StreamFault>,
 }
 
 impl Fault {
@@ -123,6 +187,20 @@ pub fn evaluate(faults: &[Fault], call: &CallInfo<'_>) -> Firing {
         }
         match f.def.kind {
             FaultKind::Latency => out.delay += f.def.latency.unwrap_or_default(),
+            FaultKind::StreamError => {
+                if out.stream_error.is_none() {
+                    let exception = f
+                        .def
+                        .exception
+                        .unwrap_or(StreamException::ModelStreamErrorException);
+                    let message = f
+                        .def
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| exception.default_message().to_owned());
+                    out.stream_error = Some(StreamFault { exception, message });
+                }
+            }
             k => {
                 if out.action.is_none() {
                     out.action = Some(k);
@@ -148,6 +226,8 @@ mod tests {
             probability: None,
             every: None,
             latency: None,
+            exception: None,
+            message: None,
         }
     }
 
@@ -187,5 +267,28 @@ mod tests {
             assert_eq!(f.delay, Duration::from_millis(5));
             assert_eq!(f.action, None);
         }
+    }
+
+    #[test]
+    fn a_stream_error_lets_the_call_answer_and_names_the_exception_event() {
+        let mut d = def(FaultKind::StreamError);
+        d.exception = Some(StreamException::ThrottlingException);
+        let mut plain = def(FaultKind::StreamError);
+        plain.message = Some("custom".into());
+        let f = evaluate(&[Fault::new(d)], &CALL);
+        assert_eq!(f.action, None);
+        assert_eq!(
+            f.stream_error,
+            Some(StreamFault {
+                exception: StreamException::ThrottlingException,
+                message: "Too many tokens, please wait before trying again.".into(),
+            })
+        );
+        let f = evaluate(&[Fault::new(plain)], &CALL);
+        assert_eq!(
+            f.stream_error
+                .map(|s| (s.exception.event_type(), s.message)),
+            Some(("modelStreamErrorException", "custom".to_string()))
+        );
     }
 }

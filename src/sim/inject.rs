@@ -43,7 +43,7 @@ pub(crate) async fn apply(
     tracing::debug!(fault = ?kind, operation = call.operation, "injecting fault");
     let proto = call.proto;
     match kind {
-        FaultKind::Latency => None,
+        FaultKind::Latency | FaultKind::StreamError => None,
         FaultKind::Throttle => Some(throttle(proto, call.service).render(proto, call.request_id)),
         FaultKind::Unavailable => Some(unavailable(proto).render(proto, call.request_id)),
         FaultKind::Malformed => Some(malformed(proto, call.request_id)),

@@ -15,17 +15,25 @@
 //!   scenario, sessions, subscriptions), `ctx` (the authenticated call);
 //! - authentication: `authenticate` (SigV4 header and scope, date and skew, key → principal,
 //!   signature);
-//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel), with
-//!   `bedrock_rules` (authorization and model access the last two share);
-//! - `routing` (which handler serves a request), `inject` (what a firing fault answers);
-//! - `server`: the request pipeline (read body → authenticate → route → faults → dispatch) and
-//!   the accept loop.
+//! - handlers: `sts`, `iam`, `bedrock` (control plane), `runtime` (Converse, InvokeModel) and
+//!   `stream` (ConverseStream, InvokeModelWithResponseStream in event-stream framing, on
+//!   `runtime`'s checks), with `bedrock_rules` (authorization and model access the Bedrock
+//!   handlers share) and `reply` (what the simulated models answer); the unsigned ones,
+//!   `web_identity` (AssumeRoleWithWebIdentity) and `pod_identity` (the EKS Pod Identity
+//!   Agent's `GET /v1/credentials`), with [`oidc`] (service account tokens: RS256 keys,
+//!   reading and verifying) in the model and [`tokens`] (minting them from the scenario, for
+//!   tests and rehearsals);
+//! - `routing` (which handler serves a request), `anonymous` (the unsigned calls, answered
+//!   before authentication), `inject` (what a firing fault answers);
+//! - `server`: the request pipeline (read body → unsigned calls → authenticate → route →
+//!   faults → dispatch) and the accept loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod anonymous;
 pub mod auth;
 mod authenticate;
 mod bedrock;
@@ -35,15 +43,21 @@ mod ctx;
 pub mod faults;
 mod iam;
 mod inject;
+pub mod oidc;
 mod organizations;
+mod pod_identity;
 pub mod policy;
+mod reply;
 mod routing;
 mod runtime;
 pub mod scenario;
 mod server;
 pub mod sigv4;
 mod state;
+mod stream;
 mod sts;
+pub mod tokens;
+mod web_identity;
 pub mod wire;
 
 pub use scenario::{Scenario, ScenarioError};

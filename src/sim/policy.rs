@@ -3,8 +3,9 @@
 //! Supported: `Statement` (object or array), `Effect`, `Action`/`NotAction`,
 //! `Resource`/`NotResource` (`*` and `?` wildcards; actions match case-insensitively),
 //! `Principal` (`"*"` or `{"AWS": ...}` with account ids, `arn:aws:iam::<acct>:root`, or ARNs;
-//! `Service`/`Federated` principals parse but never match a caller), and `Condition` with the
-//! string operators (`StringEquals`, `StringNotEquals`, `StringLike`, `StringNotLike`,
+//! `{"Federated": ...}` with IAM OIDC provider ARNs and `{"Service": ...}` with service
+//! principals, which match only web identities and AWS services: [`Outsider`]), and `Condition`
+//! with the string operators (`StringEquals`, `StringNotEquals`, `StringLike`, `StringNotLike`,
 //! `StringEqualsIgnoreCase`, each optionally `...IfExists`). A positive operator on a missing key
 //! fails; a negated one on a missing key holds (as in IAM).
 
@@ -36,9 +37,12 @@ struct Statement {
 #[derive(Debug, Clone)]
 enum PrincipalSpec {
     Any,
-    Aws(Vec<String>),
-    /// Service or federated principals: never match an IAM caller here.
-    Other,
+    /// `{"AWS": …, "Federated": …, "Service": …}`: each list matches its own kind of caller.
+    Typed {
+        aws: Vec<String>,
+        federated: Vec<String>,
+        service: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,14 +89,25 @@ pub struct Caller<'a> {
     pub arns: Vec<String>,
 }
 
-/// Request context for conditions: lower-cased keys.
+/// A caller that is not an IAM principal, as a trust policy's `Principal` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outsider<'a> {
+    /// A web identity, named by the ARN of the IAM OIDC provider that vouches for its token
+    /// (`arn:aws:iam::<acct>:oidc-provider/<issuer host and path>`): `{"Federated": …}`.
+    Federated(&'a str),
+    /// An AWS service principal such as `pods.eks.amazonaws.com`: `{"Service": …}`.
+    Service(&'a str),
+}
+
+/// Request context for conditions. Keys are compared ignoring ASCII case; besides global keys
+/// (`sts:ExternalId`) they may be built at request time (`<issuer>:sub` of a web identity).
 #[derive(Debug, Default, Clone)]
 pub struct Context<'a> {
-    pub entries: Vec<(&'static str, &'a str)>,
+    pub entries: Vec<(&'a str, &'a str)>,
 }
 
 impl<'a> Context<'a> {
-    pub fn with(mut self, key: &'static str, value: Option<&'a str>) -> Self {
+    pub fn with(mut self, key: &'a str, value: Option<&'a str>) -> Self {
         if let Some(v) = value {
             self.entries.push((key, v));
         }
@@ -167,6 +182,29 @@ impl Policy {
             match s.effect {
                 Effect::Deny => denied = true,
                 Effect::Allow => allowed = allowed.max(Some(pm)),
+            }
+        }
+        (denied, allowed)
+    }
+
+    /// Evaluates a trust policy for a caller that is not an IAM principal (a web identity, an
+    /// AWS service) performing `action`: whether a Deny matched, and whether an Allow matched.
+    pub fn evaluate_trust_outsider(
+        &self,
+        who: Outsider<'_>,
+        action: &str,
+        ctx: &Context<'_>,
+    ) -> (bool, bool) {
+        let mut denied = false;
+        let mut allowed = false;
+        for s in &self.statements {
+            let named = s.principal.as_ref().is_some_and(|p| p.names(who));
+            if !named || !s.matches_action(action) || !s.matches_conditions(ctx) {
+                continue;
+            }
+            match s.effect {
+                Effect::Deny => denied = true,
+                Effect::Allow => allowed = true,
             }
         }
         (denied, allowed)
@@ -262,21 +300,23 @@ impl Statement {
             None => None,
             Some(Value::String(s)) if s == "*" => Some(PrincipalSpec::Any),
             Some(Value::Object(m)) => {
-                let mut aws = Vec::new();
+                let (mut aws, mut federated, mut service) = (Vec::new(), Vec::new(), Vec::new());
                 for (k, val) in m {
                     match k.as_str() {
                         "AWS" => aws.extend(string_list(val, "Principal.AWS")?),
-                        "Service" | "Federated" | "CanonicalUser" => {
+                        "Federated" => federated.extend(string_list(val, "Principal.Federated")?),
+                        "Service" => service.extend(string_list(val, "Principal.Service")?),
+                        "CanonicalUser" => {
                             string_list(val, "Principal")?;
                         }
                         other => return Err(err(format!("unknown principal type `{other}`"))),
                     }
                 }
-                if aws.is_empty() {
-                    Some(PrincipalSpec::Other)
-                } else {
-                    Some(PrincipalSpec::Aws(aws))
-                }
+                Some(PrincipalSpec::Typed {
+                    aws,
+                    federated,
+                    service,
+                })
             }
             Some(_) => return Err(err("`Principal` must be \"*\" or an object")),
         };
@@ -373,11 +413,23 @@ impl Condition {
 }
 
 impl PrincipalSpec {
+    /// Whether the Principal names `who` (`"*"` names everyone).
+    fn names(&self, who: Outsider<'_>) -> bool {
+        match (self, who) {
+            (PrincipalSpec::Any, _) => true,
+            (PrincipalSpec::Typed { federated, .. }, Outsider::Federated(arn)) => {
+                federated.iter().any(|p| p == arn)
+            }
+            (PrincipalSpec::Typed { service, .. }, Outsider::Service(name)) => {
+                service.iter().any(|p| p.eq_ignore_ascii_case(name))
+            }
+        }
+    }
+
     fn matches(&self, caller: &Caller<'_>) -> Option<PrincipalMatch> {
         match self {
             PrincipalSpec::Any => Some(PrincipalMatch::Direct),
-            PrincipalSpec::Other => None,
-            PrincipalSpec::Aws(list) => {
+            PrincipalSpec::Typed { aws: list, .. } => {
                 let mut best = None;
                 for p in list {
                     let m = if p == "*" {
@@ -634,6 +686,115 @@ mod tests {
         assert!(scp.denies("bedrock:InvokeModel", MODEL, &ctx));
         assert!(scp.denies("bedrock:InvokeModelWithResponseStream", MODEL, &ctx));
         assert!(!scp.denies("sts:AssumeRole", "arn:aws:iam::1:role/x", &ctx));
+    }
+
+    const OIDC: &str = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE";
+
+    fn irsa_trust() -> Policy {
+        pol(&format!(
+            r#"{{"Statement":[{{"Effect":"Allow","Principal":{{"Federated":"arn:aws:iam::111111111111:oidc-provider/{OIDC}"}},"Action":"sts:AssumeRoleWithWebIdentity","Condition":{{"StringEquals":{{"{OIDC}:sub":"system:serviceaccount:monitoring:exporter","{OIDC}:aud":"sts.amazonaws.com"}}}}}}]}}"#
+        ))
+    }
+
+    #[test]
+    fn an_irsa_trust_policy_admits_only_its_service_account_with_the_sts_audience() {
+        let p = irsa_trust();
+        let provider = format!("arn:aws:iam::111111111111:oidc-provider/{OIDC}");
+        let who = Outsider::Federated(&provider);
+        let (sub, aud) = (format!("{OIDC}:sub"), format!("{OIDC}:aud"));
+        let cx = |s: &'static str, a: &'static str| {
+            Context::default().with(&sub, Some(s)).with(&aud, Some(a))
+        };
+        let action = "sts:AssumeRoleWithWebIdentity";
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                who,
+                action,
+                &cx(
+                    "system:serviceaccount:monitoring:exporter",
+                    "sts.amazonaws.com"
+                )
+            ),
+            (false, true)
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                who,
+                action,
+                &cx(
+                    "system:serviceaccount:default:exporter",
+                    "sts.amazonaws.com"
+                )
+            ),
+            (false, false),
+            "another namespace"
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                who,
+                action,
+                &cx("system:serviceaccount:monitoring:exporter", "other")
+            ),
+            (false, false),
+            "another audience"
+        );
+        let other = format!("arn:aws:iam::222222222222:oidc-provider/{OIDC}");
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                Outsider::Federated(&other),
+                action,
+                &cx(
+                    "system:serviceaccount:monitoring:exporter",
+                    "sts.amazonaws.com"
+                )
+            ),
+            (false, false),
+            "the provider of another account"
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(who, "sts:AssumeRole", &cx("x", "y")),
+            (false, false)
+        );
+        // A federated principal never matches an IAM caller.
+        assert_eq!(
+            p.evaluate_trust(&caller("111111111111"), action, &Context::default()),
+            (false, None)
+        );
+    }
+
+    #[test]
+    fn a_pod_identity_trust_names_the_eks_service_and_an_aws_principal_does_not_match_it() {
+        let p = pol(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"pods.eks.amazonaws.com"},"Action":["sts:AssumeRole","sts:TagSession"]}]}"#,
+        );
+        let eks = Outsider::Service("pods.eks.amazonaws.com");
+        let cx = Context::default();
+        assert_eq!(
+            p.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx),
+            (false, true)
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(eks, "sts:TagSession", &cx),
+            (false, true)
+        );
+        assert_eq!(
+            p.evaluate_trust_outsider(
+                Outsider::Service("ec2.amazonaws.com"),
+                "sts:AssumeRole",
+                &cx
+            ),
+            (false, false)
+        );
+        assert_eq!(
+            p.evaluate_trust(&caller("111111111111"), "sts:AssumeRole", &cx),
+            (false, None)
+        );
+        let open =
+            pol(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"sts:AssumeRole"}]}"#);
+        assert_eq!(
+            open.evaluate_trust_outsider(eks, "sts:AssumeRole", &cx),
+            (false, true)
+        );
     }
 
     #[test]

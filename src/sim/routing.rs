@@ -8,8 +8,9 @@ use http::request::Parts;
 use http::{HeaderMap, Method, StatusCode};
 
 use super::ctx::Ctx;
+use super::faults::StreamFault;
 use super::wire::{ApiError, Protocol, QueryService};
-use super::{bedrock, iam, organizations, runtime, sts};
+use super::{bedrock, iam, organizations, runtime, stream, sts};
 
 /// What the request asks for.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub(crate) enum Route {
     InvokeModel(String),
     /// AWS Organizations (JSON 1.1), by its `X-Amz-Target` operation.
     Organizations(String),
+    ConverseStream(String),
+    InvokeModelWithResponseStream(String),
 }
 
 impl Route {
@@ -34,7 +37,10 @@ impl Route {
     pub(crate) fn service(&self) -> &'static str {
         match self {
             Route::Query { svc, .. } => svc.signing_name(),
-            Route::Converse(_) | Route::InvokeModel(_) => "bedrock-runtime",
+            Route::Converse(_)
+            | Route::InvokeModel(_)
+            | Route::ConverseStream(_)
+            | Route::InvokeModelWithResponseStream(_) => "bedrock-runtime",
             Route::Organizations(_) => "organizations",
             _ => "bedrock",
         }
@@ -49,6 +55,8 @@ impl Route {
             Route::Converse(_) => "Converse",
             Route::InvokeModel(_) => "InvokeModel",
             Route::Organizations(op) => op,
+            Route::ConverseStream(_) => "ConverseStream",
+            Route::InvokeModelWithResponseStream(_) => "InvokeModelWithResponseStream",
         }
     }
     /// The role an STS AssumeRole asks for.
@@ -69,6 +77,8 @@ impl Route {
             | Route::GetFoundationModel(m)
             | Route::Converse(m)
             | Route::InvokeModel(m)
+            | Route::ConverseStream(m)
+            | Route::InvokeModelWithResponseStream(m)
             | Route::GetInferenceProfile(m) => Some(m),
             _ => None,
         }
@@ -129,17 +139,24 @@ pub(crate) fn route(parts: &Parts, body: &Bytes, proto: Protocol) -> Result<Rout
         }
         (&Method::POST, ["model", id, "converse"]) => Route::Converse(decode_segment(id)?),
         (&Method::POST, ["model", id, "invoke"]) => Route::InvokeModel(decode_segment(id)?),
+        (&Method::POST, ["model", id, "converse-stream"]) => {
+            Route::ConverseStream(decode_segment(id)?)
+        }
+        (&Method::POST, ["model", id, "invoke-with-response-stream"]) => {
+            Route::InvokeModelWithResponseStream(decode_segment(id)?)
+        }
         _ => return Err(unknown()),
     };
     Ok(r)
 }
 
-/// Hands the call to the handler of its route.
+/// Hands the call to the handler of its route; `stream_fault` breaks a response stream.
 pub(crate) fn dispatch(
     ctx: &Ctx,
     route: Route,
     headers: &HeaderMap,
     body: &Bytes,
+    stream_fault: Option<StreamFault>,
 ) -> Result<Response, ApiError> {
     match route {
         Route::Query {
@@ -159,5 +176,9 @@ pub(crate) fn dispatch(
         Route::Converse(m) => runtime::converse(ctx, &m, body),
         Route::InvokeModel(m) => runtime::invoke_model(ctx, &m, headers, body),
         Route::Organizations(op) => Ok(organizations::dispatch(ctx, &op, body)),
+        Route::ConverseStream(m) => stream::converse_stream(ctx, &m, body, stream_fault),
+        Route::InvokeModelWithResponseStream(m) => {
+            stream::invoke_model_with_response_stream(ctx, &m, headers, body, stream_fault)
+        }
     }
 }

@@ -1,8 +1,11 @@
-//! Bedrock runtime (REST-JSON): Converse and InvokeModel.
+//! Bedrock runtime (REST-JSON): Converse and InvokeModel, and the checks and replies their
+//! streaming twins share (`stream` frames them as an event stream).
 //!
-//! Order of checks: model id shape → IAM (`bedrock:InvokeModel` on the profile and/or model ARN,
-//! SCPs first) → model resolvable in the region → lifecycle → on-demand support → request body
-//! → model access (grants, Marketplace, use-case form, quota) → answer.
+//! Order of checks: model id shape → IAM (`bedrock:InvokeModel`, or
+//! `bedrock:InvokeModelWithResponseStream` for the streaming operations, on the profile and/or
+//! model ARN, SCPs first) → model resolvable in the region → lifecycle → on-demand support →
+//! streaming support → request body → model access (grants, Marketplace, use-case form, quota)
+//! → answer.
 
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode};
@@ -13,6 +16,7 @@ use super::bedrock_rules::{
     profile_arn, resolve,
 };
 use super::ctx::Ctx;
+use super::reply::{InvokeReply, Reply, latency_ms, reply, tokens_of};
 use super::scenario::{GrantStatus, InferenceMode, Lifecycle, Model};
 use super::wire::{ApiError, json_ok};
 
@@ -21,10 +25,26 @@ const MODEL_ID_PATTERN: &str = "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9
 const ACCESS_DENIED_MODEL: &str = "You don't have access to the model with the specified model ID.";
 const ACCOUNT_NOT_AUTHORIZED: &str = "Your account is not authorized to invoke this API operation.";
 
+/// The runtime operations; the streaming ones are authorized as their own IAM action.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
+pub(crate) enum Op {
     Converse,
     InvokeModel,
+    ConverseStream,
+    InvokeModelStream,
+}
+
+impl Op {
+    fn action(self) -> &'static str {
+        match self {
+            Op::Converse | Op::InvokeModel => "bedrock:InvokeModel",
+            Op::ConverseStream | Op::InvokeModelStream => "bedrock:InvokeModelWithResponseStream",
+        }
+    }
+
+    fn is_converse(self) -> bool {
+        matches!(self, Op::Converse | Op::ConverseStream)
+    }
 }
 
 fn validation(message: impl Into<String>) -> ApiError {
@@ -52,25 +72,25 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
     check_model_id(raw_id)?;
     let account = ctx.principal.account();
     let target = resolve(&ctx.scenario, raw_id);
+    let action = op.action();
     match &target {
         Target::Profile(p, m) => {
-            authorize(
-                ctx,
-                "bedrock:InvokeModel",
-                &profile_arn(&ctx.region, account, &p.id),
-            )?;
-            authorize(ctx, "bedrock:InvokeModel", &fm_arn(&ctx.region, &m.id))?;
+            authorize(ctx, action, &profile_arn(&ctx.region, account, &p.id))?;
+            authorize(ctx, action, &fm_arn(&ctx.region, &m.id))?;
         }
-        Target::Model(m) => authorize(ctx, "bedrock:InvokeModel", &fm_arn(&ctx.region, &m.id))?,
-        Target::Unknown => authorize(ctx, "bedrock:InvokeModel", &fm_arn(&ctx.region, raw_id))?,
+        Target::Model(m) => authorize(ctx, action, &fm_arn(&ctx.region, &m.id))?,
+        Target::Unknown => authorize(ctx, action, &fm_arn(&ctx.region, raw_id))?,
     }
-    let not_here = || match op {
-        Op::Converse => validation("The provided model identifier is invalid."),
-        Op::InvokeModel => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "ResourceNotFoundException",
-            COULD_NOT_RESOLVE,
-        ),
+    let not_here = || {
+        if op.is_converse() {
+            validation("The provided model identifier is invalid.")
+        } else {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "ResourceNotFoundException",
+                COULD_NOT_RESOLVE,
+            )
+        }
     };
     let (model, via_profile) = match target {
         Target::Profile(p, m) if p.regions.iter().any(|r| r == &ctx.region) => (m, true),
@@ -90,10 +110,13 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
             model.id
         )));
     }
-    if op == Op::Converse && model.is_embedding() {
+    if op.is_converse() && model.is_embedding() {
         return Err(validation(
             "This action doesn't support the model that you provided. Try again with a supported text or chat model.",
         ));
+    }
+    if op == Op::InvokeModelStream && model.is_embedding() {
+        return Err(validation("The model is unsupported for streaming."));
     }
     Ok((model, via_profile))
 }
@@ -158,30 +181,14 @@ fn max_tokens_error(model: &Model) -> ApiError {
 
 const MALFORMED: &str = "Malformed input request, please reformat your input and try again.";
 
-/// A rough token count: one token per started four characters.
-fn tokens_of(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
-}
-
-const REPLY: &[&str] = &[
-    "Hi", " there", "!", " How", " can", " I", " help", " you", " today", "?",
-];
-
-/// The reply cut at `max` tokens; (text, tokens, truncated).
-fn reply(max: u64) -> (String, u64, bool) {
-    let n = usize::try_from(max)
-        .unwrap_or(usize::MAX)
-        .min(REPLY.len())
-        .max(1);
-    (REPLY[..n].concat(), n as u64, n < REPLY.len())
-}
-
-fn latency_ms() -> u64 {
-    rand::random_range(120..480)
-}
-
-pub(crate) fn converse(ctx: &Ctx, raw_id: &str, body: &[u8]) -> Result<Response, ApiError> {
-    let (model, _) = admit(ctx, Op::Converse, raw_id)?;
+/// Converse's (or ConverseStream's) checks and reply.
+pub(crate) fn converse_reply(
+    ctx: &Ctx,
+    op: Op,
+    raw_id: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let (model, _) = admit(ctx, op, raw_id)?;
     let req: Value = serde_json::from_slice(body).map_err(|_| validation(MALFORMED))?;
     let messages = req.get("messages").and_then(Value::as_array);
     let Some(messages) = messages.filter(|m| !m.is_empty()) else {
@@ -240,21 +247,35 @@ pub(crate) fn converse(ctx: &Ctx, raw_id: &str, body: &[u8]) -> Result<Response,
         }
     }
     let (text, output, truncated) = reply(max_tokens);
+    Ok(Reply {
+        text,
+        input,
+        output,
+        truncated,
+    })
+}
+
+pub(crate) fn converse(ctx: &Ctx, raw_id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    let r = converse_reply(ctx, Op::Converse, raw_id, body)?;
     let body = ConverseOut {
         metrics: ConverseMetrics {
             latency_ms: latency_ms(),
         },
         output: ConverseOutput {
             message: ConverseMessage {
-                content: [ConverseText { text: &text }],
+                content: [ConverseText { text: &r.text }],
                 role: "assistant",
             },
         },
-        stop_reason: if truncated { "max_tokens" } else { "end_turn" },
+        stop_reason: if r.truncated {
+            "max_tokens"
+        } else {
+            "end_turn"
+        },
         usage: ConverseUsage {
-            input_tokens: input,
-            output_tokens: output,
-            total_tokens: input + output,
+            input_tokens: r.input,
+            output_tokens: r.output,
+            total_tokens: r.input + r.output,
         },
     };
     let body = serde_json::to_string(&body).map_err(|_| validation(MALFORMED))?;
@@ -495,13 +516,15 @@ fn answer(
     }
 }
 
-pub(crate) fn invoke_model(
+/// InvokeModel's (or InvokeModelWithResponseStream's) checks and reply.
+pub(crate) fn invoke_model_reply(
     ctx: &Ctx,
+    op: Op,
     raw_id: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, ApiError> {
-    let (model, _) = admit(ctx, Op::InvokeModel, raw_id)?;
+) -> Result<InvokeReply, ApiError> {
+    let (model, _) = admit(ctx, op, raw_id)?;
     if let Some(ct) = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -526,13 +549,31 @@ pub(crate) fn invoke_model(
     access(ctx, model)?;
 
     let input = tokens_of(&String::from_utf8_lossy(body)).max(1);
-    let (out_body, output) = answer(
-        fam,
-        model,
-        &req,
-        input,
-        reply(max.unwrap_or(u64::from(model.max_tokens))),
-    );
+    let (text, n, truncated) = reply(max.unwrap_or(u64::from(model.max_tokens)));
+    let (out_body, output) = answer(fam, model, &req, input, (text.clone(), n, truncated));
+    Ok(InvokeReply {
+        body: out_body,
+        anthropic: fam == Family::Anthropic,
+        reply: Reply {
+            text,
+            input,
+            output,
+            truncated,
+        },
+    })
+}
+
+pub(crate) fn invoke_model(
+    ctx: &Ctx,
+    raw_id: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, ApiError> {
+    let InvokeReply {
+        body: out_body,
+        reply: Reply { input, output, .. },
+        ..
+    } = invoke_model_reply(ctx, Op::InvokeModel, raw_id, headers, body)?;
     let mut resp = json_ok(out_body.to_string(), &ctx.request_id);
     let h = resp.headers_mut();
     h.insert("X-Amzn-Bedrock-Input-Token-Count", HeaderValue::from(input));

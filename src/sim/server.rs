@@ -1,5 +1,5 @@
-//! The request pipeline (read body → authenticate → route → faults → dispatch) and the accept
-//! loop.
+//! The request pipeline (read body → the unsigned calls, `anonymous` → authenticate → route →
+//! faults → dispatch) and the accept loop.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{StatusCode, Uri};
 use tokio::sync::Notify;
 
+use super::anonymous;
 use super::authenticate::authenticate;
 use super::ctx::Ctx;
 use super::faults::{self, CallInfo};
@@ -82,6 +83,9 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         Err(e) => return e.render(proto, &request_id),
     };
     let scenario = state.scenario();
+    if let Some(call) = anonymous::route(&parts, &body) {
+        return anonymous::answer(&state, &scenario, call, &parts, &request_id, kill).await;
+    }
     let (principal, region) = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
         Ok(v) => v,
         Err(e) => {
@@ -117,6 +121,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         operation: route.operation(),
         request_id: &request_id,
     };
+    let stream_fault = firing.stream_error.clone();
     if let Some(answer) = inject::apply(firing, call, kill).await {
         return answer;
     }
@@ -128,7 +133,7 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
         region,
         request_id,
     };
-    match routing::dispatch(&ctx, route, &parts.headers, &body) {
+    match routing::dispatch(&ctx, route, &parts.headers, &body, stream_fault) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = %e.code, status = e.status.as_u16(), "answering with an AWS error");

@@ -1,4 +1,5 @@
-//! STS: GetCallerIdentity and AssumeRole (query protocol).
+//! STS: GetCallerIdentity and AssumeRole (query protocol). AssumeRoleWithWebIdentity, which is
+//! not signed, is in `web_identity` and shares the parameter checks here.
 
 use axum::response::Response;
 use chrono::Utc;
@@ -9,14 +10,14 @@ use super::ctx::Ctx;
 use super::policy::{Context, Decision, PrincipalMatch, evaluate_all};
 use super::wire::{ApiError, QueryService, query_ok, xml_escape};
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
 }
 
-fn validation(message: impl Into<String>) -> ApiError {
+pub(super) fn validation(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "ValidationError", message)
 }
 
@@ -72,13 +73,55 @@ fn get_caller_identity(ctx: &Ctx) -> Response {
     )
 }
 
-fn valid_session_name(s: &str) -> bool {
+pub(super) fn valid_session_name(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@-".contains(&b))
 }
 
 fn assume_role(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiError> {
-    // Input validation (AWS's smithy constraints), before any authorization.
+    let (role_arn, session_name, duration) = role_session_params(params)?;
+    let external_id = param(params, "ExternalId");
+    if let Some(x) = external_id
+        && (!(2..=1224).contains(&x.len())
+            || !x
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b)))
+    {
+        return Err(validation(
+            "1 validation error detected: Value at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
+        ));
+    }
+
+    authorize_assume_role(ctx, role_arn, external_id)?;
+    let Some(role) = ctx.scenario.role_by_arn(role_arn) else {
+        // authorize_assume_role already refused unknown roles.
+        return Err(denied(&ctx.principal, role_arn, ""));
+    };
+
+    let max = if matches!(ctx.principal, Principal::Session { .. }) {
+        // Role chaining caps sessions at one hour.
+        if duration > 3600 {
+            return Err(validation(
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
+            ));
+        }
+        3600
+    } else {
+        role.max_session_duration
+    };
+    if u64::try_from(duration).unwrap_or(u64::MAX) > max {
+        return Err(validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+    issue(ctx, role, session_name, duration)
+}
+
+/// `RoleArn`, `RoleSessionName` and `DurationSeconds` (default 3600) of AssumeRole and
+/// AssumeRoleWithWebIdentity, checked against AWS's constraints before any authorization.
+pub(super) fn role_session_params(
+    params: &[(String, String)],
+) -> Result<(&str, &str, i64), ApiError> {
     let Some(role_arn) = param(params, "RoleArn") else {
         return Err(validation(
             "1 validation error detected: Value null at 'roleArn' failed to satisfy constraint: Member must not be null",
@@ -120,41 +163,16 @@ fn assume_role(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiEr
             "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200"
         )));
     }
-    let external_id = param(params, "ExternalId");
-    if let Some(x) = external_id
-        && (!(2..=1224).contains(&x.len())
-            || !x
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"_+=,.@:/-".contains(&b)))
-    {
-        return Err(validation(
-            "1 validation error detected: Value at 'externalId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@:\\/-]*",
-        ));
-    }
+    Ok((role_arn, session_name, duration))
+}
 
-    authorize_assume_role(ctx, role_arn, external_id)?;
-    let Some(role) = ctx.scenario.role_by_arn(role_arn) else {
-        // authorize_assume_role already refused unknown roles.
-        return Err(denied(&ctx.principal, role_arn, ""));
-    };
-
-    let max = if matches!(ctx.principal, Principal::Session { .. }) {
-        // Role chaining caps sessions at one hour.
-        if duration > 3600 {
-            return Err(validation(
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.",
-            ));
-        }
-        3600
-    } else {
-        role.max_session_duration
-    };
-    if u64::try_from(duration).unwrap_or(u64::MAX) > max {
-        return Err(validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        ));
-    }
-
+/// Issues the session of `role` and answers AssumeRole with its credentials.
+fn issue(
+    ctx: &Ctx,
+    role: &crate::sim::scenario::Role,
+    session_name: &str,
+    duration: i64,
+) -> Result<Response, ApiError> {
     let expires = Utc::now() + chrono::Duration::seconds(duration);
     let principal = Principal::Session {
         account: role.account.clone(),
@@ -163,7 +181,7 @@ fn assume_role(ctx: &Ctx, params: &[(String, String)]) -> Result<Response, ApiEr
     };
     let arn = principal.arn();
     let (key, session) = ctx.state.sessions.issue(principal, expires);
-    tracing::debug!(role = %role_arn, session = %session_name, "issued temporary credentials");
+    tracing::debug!(account = %role.account, role = %role.name, session = %session_name, "issued temporary credentials");
     let inner = format!(
         "    <AssumedRoleUser>\n      <AssumedRoleId>{}:{}</AssumedRoleId>\n      <Arn>{}</Arn>\n    </AssumedRoleUser>\n    <Credentials>\n      <AccessKeyId>{}</AccessKeyId>\n      <SecretAccessKey>{}</SecretAccessKey>\n      <SessionToken>{}</SessionToken>\n      <Expiration>{}</Expiration>\n    </Credentials>\n",
         role_id(&role.account, &role.name),
@@ -274,7 +292,7 @@ pub(crate) fn authorize_assume_role(
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, as chrono's `%Y-%m-%dT%H:%M:%SZ` prints it, without parsing the
 /// format string on every AssumeRole.
-fn iso8601_seconds(t: chrono::DateTime<Utc>) -> String {
+pub(super) fn iso8601_seconds(t: chrono::DateTime<Utc>) -> String {
     let basic = super::sigv4::format_amz_date(t);
     let b = basic.as_str();
     match (

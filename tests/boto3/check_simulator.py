@@ -5,12 +5,18 @@ code, message text and HTTP status from tests/fixtures/aws, and parse every succ
 
 Usage:
   check_simulator.py --endpoint http://127.0.0.1:PORT --scenario tests/boto3/scenario.toml \
-      --fixtures tests/fixtures/aws [--expire-hook]
+      --fixtures tests/fixtures/aws [--expire-hook] [--web-identity-tokens TOKENS.json]
 
 Access keys are read from the scenario file (users by name). With --expire-hook the script
 prints the line `EXPIRE_SESSIONS` and waits for one line on stdin before replaying expired
 sessions (the caller expires every issued session in between); without it those cases are
 skipped.
+
+With --web-identity-tokens (a JSON object of service account tokens the caller minted with the
+scenario's cluster key: irsa, irsa_wrong_subject, irsa_wrong_audience, irsa_expired,
+pod_identity) the Kubernetes cases run too: STS AssumeRoleWithWebIdentity (unsigned, as botocore
+sends it) and botocore's own container credentials provider against the EKS Pod Identity
+endpoint.
 
 Prints one line per case and a final `N passed, M failed`; exits 1 when a case failed.
 """
@@ -24,9 +30,11 @@ import tomllib
 
 import boto3
 import botocore.config
+import botocore.credentials
 import botocore.exceptions
 
 PROBE_ROLE = "arn:aws:iam::210987654321:role/BedrockProbeRole"
+STREAMING_ROLE = "arn:aws:iam::210987654321:role/StreamingProbeRole"
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 ANTHROPIC_BODY = json.dumps(
     {
@@ -108,6 +116,30 @@ class Checker:
             messages=[{"role": "user", "content": [{"text": "Say hi."}]}],
             inferenceConfig={"maxTokens": 1},
         )
+
+    def converse_stream(self, creds, region, model):
+        """ConverseStream read to its end: (event names, text, usage); raises on an error event."""
+        out = self.client("bedrock-runtime", creds, region).converse_stream(
+            modelId=model,
+            messages=[{"role": "user", "content": [{"text": "Say hi."}]}],
+            inferenceConfig={"maxTokens": 1},
+        )
+        names, text, usage = [], "", None
+        for event in out["stream"]:
+            (name,) = event.keys()
+            names.append(name)
+            if name == "contentBlockDelta":
+                text += event[name]["delta"]["text"]
+            if name == "metadata":
+                usage = event[name]["usage"]
+        return names, text, usage
+
+    def invoke_stream(self, creds, region, model, body):
+        """InvokeModelWithResponseStream read to its end: (content type, decoded chunks)."""
+        out = self.client("bedrock-runtime", creds, region).invoke_model_with_response_stream(
+            modelId=model, contentType="application/json", accept="application/json", body=body.encode()
+        )
+        return out["contentType"], [json.loads(e["chunk"]["bytes"]) for e in out["body"]]
 
     def invoke(self, creds, region, model, body):
         return self.client("bedrock-runtime", creds, region).invoke_model(
@@ -553,6 +585,68 @@ def cases(c):
             lambda m: m.replace("anthropic.claude-v2:0:100k", "anthropic.claude v2"),
         )
 
+    # streaming -----------------------------------------------------------------------------
+    streamer = lambda: c.assume(inv(), STREAMING_ROLE, "bedrock-probe", "probe-ext")  # noqa: E731
+
+    @add("streaming_role_reads_a_converse_stream_to_its_end_with_the_usage")
+    def _():
+        names, text, usage = c.converse_stream(streamer(), "us-east-1", HAIKU)
+        expect_eq(
+            names,
+            ["messageStart", "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"],
+            "ConverseStream events",
+        )
+        expect_eq(text, "Hi", "streamed text")
+        expect_eq(usage["outputTokens"], 1, "usage.outputTokens")
+
+    @add("streaming_role_reads_invoke_model_with_response_stream_chunks_and_invocation_metrics")
+    def _():
+        content_type, chunks = c.invoke_stream(streamer(), "us-east-1", HAIKU, ANTHROPIC_BODY)
+        expect_eq(content_type, "application/json", "contentType")
+        expect_eq(chunks[0]["type"], "message_start", "first chunk")
+        metrics = chunks[-1].get("amazon-bedrock-invocationMetrics", {})
+        expect_eq(metrics.get("outputTokenCount"), 1, "invocation metrics of the last chunk")
+
+    @add("probe_role_may_invoke_but_is_refused_streaming_before_the_stream_opens")
+    def _():
+        role = c.probe_role()
+        c.converse(role, "us-east-1", HAIKU)
+        principal = "arn:aws:sts::210987654321:assumed-role/BedrockProbeRole/bedrock-probe"
+
+        def adapt(m):
+            return m.replace(
+                "arn:aws:sts::308535385114:assumed-role/cargo-lambda-role-f8380435-1d42-4de1-93f6-49711d68eb4a/log_classifier",
+                principal,
+            ).replace("bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream")
+
+        c.refused(
+            "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
+            lambda: c.converse_stream(role, "us-east-1", HAIKU),
+            adapt,
+        )
+        c.refused(
+            "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
+            lambda: c.invoke_stream(role, "us-east-1", HAIKU, ANTHROPIC_BODY),
+            adapt,
+        )
+
+    @add("an_exception_event_in_an_open_stream_reaches_boto3_as_an_event_stream_error")
+    def _():
+        nova = "amazon.nova-micro-v1:0"
+        body = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "inferenceConfig": {"maxTokens": 1}})
+        for call in (
+            lambda: c.converse_stream(streamer(), "us-east-1", nova),
+            lambda: c.invoke_stream(streamer(), "us-east-1", nova, body),
+        ):
+            try:
+                call()
+            except botocore.exceptions.EventStreamError as e:
+                err = e.response.get("Error", {})
+                expect_eq(err.get("Code"), "throttlingException", "exception type")
+                expect_eq(err.get("Message"), "Too many tokens, please wait before trying again.", "message")
+                continue
+            raise CaseFailed("the stream ended without its exception event")
+
     @add("unknown_key_is_refused_by_the_runtime")
     def _():
         c.refused(
@@ -561,6 +655,104 @@ def cases(c):
         )
 
     return out
+
+
+IRSA_ROLE = "arn:aws:iam::123456789012:role/IrsaProbe"
+OIDC = "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+
+def web_identity_cases(c, tokens):
+    """IRSA and EKS Pod Identity: what botocore sees of the simulator's answers."""
+    sts = lambda: c.client("sts", c.user("mc.my.inventory"))  # noqa: E731 - creds unused: unsigned op
+
+    def exchange(token):
+        return sts().assume_role_with_web_identity(
+            RoleArn=IRSA_ROLE, RoleSessionName="bedrock-access-exporter", WebIdentityToken=token
+        )
+
+    def refused(token, status, code, message=None, prefix=None):
+        try:
+            exchange(token)
+        except botocore.exceptions.ClientError as e:
+            expect_eq(e.response["ResponseMetadata"]["HTTPStatusCode"], status, "status")
+            expect_eq(e.response["Error"]["Code"], code, "code")
+            got = e.response["Error"]["Message"]
+            if message is not None:
+                expect_eq(got, message, "message")
+            if prefix is not None:
+                expect(got.startswith(prefix), f"message {got!r}")
+            return
+        raise CaseFailed("AssumeRoleWithWebIdentity succeeded")
+
+    def irsa_token_becomes_the_role_session():
+        r = exchange(tokens["irsa"])
+        expect_eq(r["SubjectFromWebIdentityToken"], "system:serviceaccount:monitoring:bedrock-access-exporter", "subject")
+        expect_eq(r["Audience"], "sts.amazonaws.com", "Audience")
+        expect_eq(r["Provider"], f"arn:aws:iam::123456789012:oidc-provider/{OIDC}", "Provider")
+        arn = "arn:aws:sts::123456789012:assumed-role/IrsaProbe/bedrock-access-exporter"
+        expect_eq(r["AssumedRoleUser"]["Arn"], arn, "Arn")
+        cr = r["Credentials"]
+        left = cr["Expiration"].timestamp() - time.time()
+        expect(3590 <= left <= 3601, f"session expires in {left:.0f}s")
+        me = c.client("sts", (cr["AccessKeyId"], cr["SecretAccessKey"], cr["SessionToken"])).get_caller_identity()
+        expect_eq(me["Arn"], arn, "Arn of the session")
+
+    def container(token_name, body):
+        path = os.path.abspath(token_name + ".token")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(body)
+        env = {
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": c.endpoint + "/v1/credentials",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": path,
+        }
+        return botocore.credentials.ContainerProvider(environ=env).load()
+
+    def pod_identity_agent_hands_botocore_the_role_credentials():
+        creds = container("pod", tokens["pod_identity"]).get_frozen_credentials()
+        me = c.client("sts", (creds.access_key, creds.secret_key, creds.token)).get_caller_identity()
+        want = "arn:aws:sts::123456789012:assumed-role/PodIdentityProbe/eks-probe-"
+        expect(me["Arn"].startswith(want), f"Arn {me['Arn']!r}")
+
+    def pod_identity_agent_refuses_a_token_that_is_not_one():
+        try:
+            container("garbage", "not-a-jwt")
+        except botocore.exceptions.CredentialRetrievalError as e:
+            text = str(e)
+            expect("non 200 response 400" in text, f"status in {text!r}")
+            expect("Service account token cannot be parsed" in text, f"agent's text in {text!r}")
+            return
+        raise CaseFailed("the container provider loaded credentials from a garbage token")
+
+    return [
+        ("web_identity_irsa_token_becomes_the_role_session", irsa_token_becomes_the_role_session),
+        (
+            "web_identity_token_of_another_service_account_is_not_authorized",
+            lambda: refused(
+                tokens["irsa_wrong_subject"], 403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"
+            ),
+        ),
+        (
+            "web_identity_token_for_another_audience_is_an_incorrect_audience",
+            lambda: refused(tokens["irsa_wrong_audience"], 400, "InvalidIdentityToken", "Incorrect token audience"),
+        ),
+        (
+            "web_identity_expired_token_is_an_expired_token_exception",
+            lambda: refused(
+                tokens["irsa_expired"], 400, "ExpiredTokenException", prefix="Token expired: current date/time "
+            ),
+        ),
+        (
+            "web_identity_garbage_is_not_a_valid_jwt",
+            lambda: refused(
+                "not-a-jwt",
+                400,
+                "InvalidIdentityToken",
+                "The ID Token provided is not a valid JWT. (You may see this error if you sent an Access Token)",
+            ),
+        ),
+        ("web_identity_pod_identity_agent_hands_botocore_the_role_credentials", pod_identity_agent_hands_botocore_the_role_credentials),
+        ("web_identity_pod_identity_agent_refuses_a_token_that_is_not_one", pod_identity_agent_refuses_a_token_that_is_not_one),
+    ]
 
 
 def expired_cases(c, sessions):
@@ -589,6 +781,7 @@ def main():
     ap.add_argument("--scenario", required=True, help="scenario TOML the simulator runs (keys come from it)")
     ap.add_argument("--fixtures", required=True, help="directory of the AWS fixtures (tests/fixtures/aws)")
     ap.add_argument("--expire-hook", action="store_true", help="ask the caller to expire sessions via stdout/stdin")
+    ap.add_argument("--web-identity-tokens", help="JSON file of minted service account tokens (Kubernetes cases)")
     args = ap.parse_args()
 
     with open(args.scenario, "rb") as f:
@@ -597,6 +790,14 @@ def main():
 
     for name, fn in cases(c):
         c.run(name, fn)
+
+    if args.web_identity_tokens:
+        with open(args.web_identity_tokens, encoding="utf-8") as f:
+            tokens = json.load(f)
+        for name, fn in web_identity_cases(c, tokens):
+            c.run(name, fn)
+    else:
+        print("skip web identity cases (no --web-identity-tokens)", flush=True)
 
     if args.expire_hook:
         sessions = []

@@ -143,6 +143,9 @@ fn operation_of(method: &Method, uri: &Uri, body: &str) -> String {
         if path.ends_with("/converse-stream") {
             return "ConverseStream".to_string();
         }
+        if path.ends_with("/invoke-with-response-stream") {
+            return "InvokeModelWithResponseStream".to_string();
+        }
         if path.ends_with("/converse") {
             return "Converse".to_string();
         }
@@ -303,6 +306,7 @@ pub fn settings() -> ProbeSettings {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     }
 }
 
@@ -341,4 +345,81 @@ pub fn prober(config: &Config, url: &str) -> bedrock_access_exporter::probe::Pro
     let mut sdk = HashMap::new();
     sdk.insert("default".to_string(), sdk_config(url));
     bedrock_access_exporter::probe::Prober::with_sdk_config(config, sdk)
+}
+
+/// A TCP relay on 127.0.0.1 in front of `upstream` that counts the connections it accepts:
+/// what an endpoint sees of a client's connection reuse.
+#[derive(Clone)]
+pub struct CountingRelay {
+    pub addr: SocketAddr,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CountingRelay {
+    pub async fn start(upstream: SocketAddr) -> CountingRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind relay");
+        let addr = listener.local_addr().expect("relay addr");
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        CountingRelay { addr, accepted }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// Endpoint URLs per SDK service id ("STS", "Bedrock", "Bedrock Runtime"), as
+/// `AWS_ENDPOINT_URL_<SERVICE>` would give them: one host per service, as in AWS.
+#[derive(Debug)]
+struct ServiceEndpoints(Vec<(String, String)>);
+
+impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        if key.env() != "AWS_ENDPOINT_URL" {
+            return None;
+        }
+        self.0
+            .iter()
+            .find(|(service, _)| service == key.service_id())
+            .map(|(_, url)| url.clone())
+    }
+}
+
+/// Explicit source SDK configuration with one endpoint per service (no environment).
+pub fn sdk_config_per_service(endpoints: &[(&str, String)]) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .service_config(ServiceEndpoints(
+            endpoints
+                .iter()
+                .map(|(s, u)| (s.to_string(), u.clone()))
+                .collect(),
+        ))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "AKIDSOURCETEST",
+            "source-secret-key",
+            None,
+            None,
+            "test",
+        )))
+        .build()
 }

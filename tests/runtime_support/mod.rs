@@ -28,6 +28,7 @@ pub fn settings(interval: Duration) -> ProbeSettings {
         session_duration: Duration::from_secs(900),
         max_tokens: 1,
         expect: Expect::Allow,
+        stream: false,
     }
 }
 

@@ -52,8 +52,13 @@ fn label(state: RowState) -> &'static str {
 
 fn th_row(h: &mut String) {
     h.push_str("<thead><tr><th scope=\"col\">state</th><th scope=\"col\">target</th><th scope=\"col\">region</th><th scope=\"col\">model</th>");
+    // Layer names may break after an underscore: five layer columns fit a laptop's width.
     for l in Layer::ALL {
-        let _ = write!(h, "<th scope=\"col\">{l}</th>");
+        let _ = write!(
+            h,
+            "<th scope=\"col\">{}</th>",
+            l.as_str().replace('_', "_<wbr>")
+        );
     }
     h.push_str("<th scope=\"col\">reason</th><th scope=\"col\">last probe</th><th scope=\"col\">fix</th><th scope=\"col\">trace</th></tr></thead>\n");
 }
@@ -262,7 +267,7 @@ pub fn render_html(view: &StatusView) -> String {
     h.push_str("</tbody></table>\n</main>\n");
     let _ = writeln!(
         h,
-        "<footer>Generated {} UTC. Layers: credentials \u{2192} assume_role \u{2192} model_access \u{2192} invoke. \u{2713} pass, \u{2717} fail, \u{2013} not reached (an earlier layer failed), \u{25cb} off (turned off in the configuration).</footer>",
+        "<footer>Generated {} UTC. Layers: credentials \u{2192} assume_role \u{2192} model_access \u{2192} invoke \u{2192} invoke_stream (optional: stream = true). \u{2713} pass, \u{2717} fail, \u{2013} not reached (an earlier layer failed), \u{25cb} off (turned off in the configuration).</footer>",
         escape_html(
             &rfc3339(view.generated_at)
                 .replace('T', " ")

@@ -61,7 +61,7 @@ pub struct Row {
     /// When the last background probe finished.
     pub probed_at: Option<SystemTime>,
     pub last_success: Option<SystemTime>,
-    /// The four layers, in order.
+    /// The five layers, in order.
     pub cells: TupleLayers,
     /// The first failed layer and its reason.
     pub reason: Option<(Layer, Reason)>,

@@ -30,6 +30,23 @@ pub(super) fn compile(defs: &[FaultDef], problems: &mut Vec<String>) -> Vec<Faul
                 "faults[{i}].latency: required for kind = \"latency\""
             ));
         }
+        if f.kind != FaultKind::StreamError {
+            for (key, set) in [
+                ("exception", f.exception.is_some()),
+                ("message", f.message.is_some()),
+            ] {
+                if set {
+                    problems.push(format!(
+                        "faults[{i}].{key}: only for kind = \"stream_error\""
+                    ));
+                }
+            }
+        }
+        if let Some(m) = &f.message
+            && m.len() > 1024
+        {
+            problems.push(format!("faults[{i}].message: longer than 1024 bytes"));
+        }
         if let Some(a) = &f.account
             && !is_account_id(a)
         {

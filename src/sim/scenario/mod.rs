@@ -3,7 +3,8 @@
 //!
 //! One file per section, each with its file format, its compiled form and its checks:
 //! `accounts`, `identities` (users with their access keys, roles), `catalogue` (models,
-//! inference profiles), `grants`, `fault_rules` (`[[faults]]`); `check` holds the field checks
+//! inference profiles), `grants`, `fault_rules` (`[[faults]]`), `federation` (Kubernetes
+//! clusters, IAM OIDC providers, Pod Identity associations); `check` holds the field checks
 //! they share. [`Scenario::parse`] runs the sections in file order.
 
 use std::collections::HashMap;
@@ -14,12 +15,14 @@ mod accounts;
 mod catalogue;
 mod check;
 mod fault_rules;
+mod federation;
 mod grants;
 mod identities;
 mod organization;
 
 pub use self::accounts::Account;
 pub use self::catalogue::{InferenceMode, Lifecycle, Model, Profile};
+pub use self::federation::{Cluster, Federation, OidcProvider, PodIdentityAssociation};
 pub use self::grants::GrantStatus;
 pub use self::identities::{Role, User};
 pub use self::organization::{Member, Organization, Unit};
@@ -50,6 +53,12 @@ struct ScenarioFile {
     /// The AWS Organization AWS Organizations' List operations answer from.
     #[serde(default)]
     organization: Option<organization::OrganizationDef>,
+    #[serde(default)]
+    clusters: Vec<federation::ClusterDef>,
+    #[serde(default)]
+    oidc_providers: Vec<federation::OidcProviderDef>,
+    #[serde(default)]
+    pod_identity_associations: Vec<federation::AssociationDef>,
 }
 
 /// A loaded, validated scenario.
@@ -67,6 +76,8 @@ pub struct Scenario {
     grants: grants::Grants,
     pub faults: Vec<Fault>,
     pub organization: Option<Organization>,
+    /// Kubernetes clusters, IAM OIDC providers and Pod Identity associations.
+    pub federation: Federation,
 }
 
 /// Every problem of a scenario file, one per line, each naming the field.
@@ -98,6 +109,13 @@ impl Scenario {
         );
         let faults = fault_rules::compile(&file.faults, &mut problems);
         let organization = organization::compile(file.organization.as_ref(), &mut problems);
+        let federation = federation::compile(
+            &file.clusters,
+            &file.oidc_providers,
+            &file.pod_identity_associations,
+            &accounts,
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(ScenarioError {
                 origin: origin.to_owned(),
@@ -115,6 +133,7 @@ impl Scenario {
             grants,
             faults,
             organization,
+            federation,
         })
     }
 
@@ -168,6 +187,7 @@ status = "granted"
 [[faults]]
 kind = "latency"
 probability = 2.0
+exception = "throttlingException"
 "#;
         let e = match Scenario::parse(text, "t.toml") {
             Ok(_) => panic!("should fail"),
@@ -183,6 +203,7 @@ probability = 2.0
             "grants[0].model",
             "faults[0].probability",
             "faults[0].latency",
+            "faults[0].exception: only for kind = \"stream_error\"",
         ] {
             assert!(all.contains(needle), "missing {needle} in\n{all}");
         }
