@@ -14,7 +14,7 @@ use config::{Map, Value, ValueKind};
 use super::ctx::Ctx;
 use super::locate::join;
 use super::values::{as_table, get_bool, get_list, get_positive_duration, get_string};
-use super::{Target, TargetAccounts, rules};
+use super::{Config, Target, TargetAccounts, rules};
 
 /// The shortest `accounts_from.refresh` accepted (one discovery costs a few Organizations
 /// calls; their quotas are a few per second).
@@ -380,6 +380,29 @@ fn discovery(
         refresh,
         role_arn,
     })
+}
+
+impl Config {
+    /// The targets whose accounts come from AWS Organizations (`accounts_from`).
+    pub fn discovering(&self) -> impl Iterator<Item = (&Target, &Discovery)> {
+        self.targets
+            .iter()
+            .filter_map(|t| Some((t, t.fleet()?.discovery.as_ref()?)))
+    }
+
+    /// This configuration with the accounts of each discovering target replaced by
+    /// `accounts(target name)` (targets it answers `None` for keep theirs).
+    pub fn with_discovered(&self, accounts: impl Fn(&str) -> Option<Vec<String>>) -> Config {
+        let mut out = self.clone();
+        for t in &mut out.targets {
+            if t.fleet().is_some_and(|f| f.discovery.is_some())
+                && let Some(list) = accounts(&t.name)
+            {
+                *t = with_accounts(t, list);
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

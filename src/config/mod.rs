@@ -510,27 +510,6 @@ impl Config {
             .sum()
     }
 
-    /// The targets whose accounts come from AWS Organizations (`accounts_from`).
-    pub fn discovering(&self) -> impl Iterator<Item = (&Target, &Discovery)> {
-        self.targets
-            .iter()
-            .filter_map(|t| Some((t, t.fleet()?.discovery.as_ref()?)))
-    }
-
-    /// This configuration with the accounts of each discovering target replaced by
-    /// `accounts(target name)` (targets it answers `None` for keep theirs).
-    pub fn with_discovered(&self, accounts: impl Fn(&str) -> Option<Vec<String>>) -> Config {
-        let mut out = self.clone();
-        for t in &mut out.targets {
-            if t.fleet().is_some_and(|f| f.discovery.is_some())
-                && let Some(list) = accounts(&t.name)
-            {
-                *t = fleet::with_accounts(t, list);
-            }
-        }
-        out
-    }
-
     /// The source a target probes from.
     pub fn source_of(&self, target: &Target) -> Option<&Source> {
         self.source(&target.source)

@@ -208,6 +208,25 @@ async fn run_gate(
     }
 }
 
+/// The report of one tuple before any layer ran.
+fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
+    ProbeReport {
+        key: TupleKey {
+            target: target.name.clone(),
+            account: target.tuple_account().to_string(),
+            aws_region: region.to_string(),
+            model_id: model.to_string(),
+        },
+        account_id: target.role_account().unwrap_or("").to_string(),
+        role_name: target.role_name().to_string(),
+        layers: Vec::new(),
+        availability: None,
+        tokens: None,
+        invoke_ran: false,
+        finished_at: SystemTime::now(),
+    }
+}
+
 /// Probes one tuple (see [`super::Prober::probe`]).
 pub(crate) async fn probe(
     source: Option<&SourceEntry>,
@@ -219,22 +238,7 @@ pub(crate) async fn probe(
     run_invoke: bool,
 ) -> ProbeReport {
     let deadline = Instant::now() + target.settings.timeout;
-    let key = TupleKey {
-        target: target.name.clone(),
-        account: target.tuple_account().to_string(),
-        aws_region: region.to_string(),
-        model_id: model.to_string(),
-    };
-    let mut report = ProbeReport {
-        key,
-        account_id: target.role_account().unwrap_or("").to_string(),
-        role_name: target.role_name().to_string(),
-        layers: Vec::new(),
-        availability: None,
-        tokens: None,
-        invoke_ran: false,
-        finished_at: SystemTime::now(),
-    };
+    let mut report = empty_report(target, region, model);
 
     let Some(entry) = source else {
         report.layers.push(LayerResult {
