@@ -36,6 +36,7 @@ fn settings() -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 
@@ -123,6 +124,7 @@ fn populated() -> Metrics {
             tokens: reached.then_some((12, 1)),
             invoke_ran: reached,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         };
         metrics.record(report);
     }

@@ -384,6 +384,92 @@ FAILING_EXPR = (
 )
 
 
+def disagreement(failing, passing, says):
+    """Tuples whose `failing` layers fail with class access while the `passing` layer passes."""
+    return (
+        "label_replace(\n"
+        f'  bedrock_access_failure_info{{{SEL}, layer=~"{failing}", class="access"}}\n'
+        f"  and on ({TUPLE})\n"
+        f'    (bedrock_access_layer_success{{{SEL}, layer="{passing}"}} == 1),\n'
+        f'  "disagreement", "{says}", "", ""\n)'
+    )
+
+
+CONTROL_PLANE_EXPR = (
+    disagreement("invoke|invoke_stream", "model_access", "control plane yes, invoke no: trust the runtime")
+    + "\nor\n"
+    + disagreement("model_access", "invoke", "control plane no, invoke yes: trust the runtime")
+)
+
+
+def control_plane_table():
+    """Tuples where GetFoundationModelAvailability and the invocation disagree."""
+    hidden = {k: True for k in ("Time", "Value", "__name__", "job", "instance", "class")}
+    order = ["target", "account_id", "aws_region", "model_id", "disagreement", "layer", "reason", "error_code"]
+    return table(
+        "Control plane vs runtime",
+        "Tuples where GetFoundationModelAvailability (model_access) and the invocation disagree, with a failure of "
+        "class access. Control plane yes, invoke no: the account is refused at runtime (a model AWS does not offer to "
+        "it, an account blocked) although the grant says AUTHORIZED/AVAILABLE; BedrockAccessControlPlaneDisagrees "
+        "warns. Control plane no, invoke yes: the grant reads lag behind. Either way trust the runtime: the "
+        "invocation is what applications live through. An activation still pending is not a disagreement.",
+        [target(CONTROL_PLANE_EXPR, instant=True, fmt="table")],
+        overrides=[
+            override("target", [("links", [{"title": "Drill down into this tuple", "url": TUPLE_URL}])]),
+        ],
+        transformations=[
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": hidden,
+                    "indexByName": {k: i for i, k in enumerate(order)},
+                    "renameByName": {"account_id": "account", "aws_region": "region", "model_id": "model"},
+                },
+            }
+        ],
+        sort="target",
+    )
+
+
+LIFECYCLE_DATES = [
+    ("bedrock_access_model_legacy_timestamp_seconds", "Legacy from", "B"),
+    ("bedrock_access_model_public_extended_access_timestamp_seconds", "extended access from", "C"),
+    ("bedrock_access_model_end_of_life_timestamp_seconds", "end of life", "D"),
+]
+
+
+def lifecycle_table():
+    """One row per probed (region, model): its lifecycle status and dates, and how many tuples use it."""
+    by = "aws_region, model_id"
+    targets = [target(f"count by ({by}, status) (bedrock_access_model_lifecycle_info{{{SEL}}})", instant=True, fmt="table")]
+    for metric, _, ref in LIFECYCLE_DATES:
+        targets.append(target(f"min by ({by}) ({metric}{{{SEL}}}) * 1000", instant=True, fmt="table", ref=ref))
+    rename = {"aws_region": "region", "model_id": "model", "Value #A": "tuples"}
+    rename.update({f"Value #{ref}": title for _, title, ref in LIFECYCLE_DATES})
+    order = ["model_id", "aws_region", "status", "Value #B", "Value #C", "Value #D", "Value #A"]
+    return table(
+        "Model lifecycle: Legacy and end-of-life dates",
+        "Per probed region and model, GetFoundationModel's lifecycle status and dates (read at most once per "
+        "hour, only for targets with model_access on); empty where AWS announces no date. "
+        "BedrockAccessModelLegacySoon and BedrockAccessModelEndOfLifeSoon warn 30 days ahead, naming the targets; "
+        "tuples: how many probed tuples use the model there.",
+        targets,
+        overrides=[override(title, [("unit", "dateTimeAsIsoNoDateIfToday")]) for _, title, _ in LIFECYCLE_DATES],
+        transformations=[
+            {"id": "merge", "options": {}},
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {"Time": True},
+                    "indexByName": {k: i for i, k in enumerate(order)},
+                    "renameByName": rename,
+                },
+            },
+        ],
+        sort="end of life",
+    )
+
+
 # ------------------------------------------------------------------------------- overview
 
 
@@ -519,6 +605,9 @@ def overview():
             10,
         )
     )
+
+    p.append(L.place(control_plane_table(), 24, 6))
+    p.append(L.place(lifecycle_table(), 24, 6))
 
     p.append(L.row("History"))
     p.append(

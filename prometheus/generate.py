@@ -123,6 +123,35 @@ __ACCESS_FIX__
 __ACCESS_FIX__
           runbook_url: "http://{{ $labels.instance }}/"
 
+      - alert: BedrockAccessControlPlaneDisagrees
+        expr: |
+          (
+            bedrock_access_failure_info{layer=~"invoke|invoke_stream",class="access"}
+            and on (__TUPLE__)
+              (bedrock_access_layer_success{layer="model_access"} == 1)
+            and on (__TUPLE__)
+              (bedrock_access_probe_success == 0)
+          )
+          unless on (__TUPLE__)
+            bedrock_access_failure_info{layer="model_access",reason="model_access_pending"}
+        for: 10m
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock control plane says yes, invoke says no: {{ $labels.target }} {{ $labels.aws_region }} {{ $labels.model_id }} ({{ $labels.layer }}: {{ $labels.reason }})"
+          description: >-
+            GetFoundationModelAvailability says account {{ $labels.account_id }} may use model
+            {{ $labels.model_id }} in region {{ $labels.aws_region }} (the model_access layer passes:
+            AUTHORIZED, AVAILABLE), yet target {{ $labels.target }}'s {{ $labels.layer }} layer is
+            refused with reason {{ $labels.reason }}{{ with $labels.error_code }} (AWS error code {{ . }}){{ end }}.
+            Trust the runtime: the invocation is what applications live through, while the control
+            plane reports the account's grant and not every block (a model AWS does not offer to the
+            account, an account blocked from it).
+          fix: >-
+__ACCESS_FIX__
+          runbook_url: "http://{{ $labels.instance }}/"
+          debug_url: "http://{{ $labels.instance }}/probe?target={{ $labels.target | urlquery }}&region={{ $labels.aws_region | urlquery }}&model={{ $labels.model_id | urlquery }}&debug=true"
+
       - alert: BedrockAccessConfigurationError
         expr: |
           bedrock_access_failure_info{class="configuration"}
@@ -196,6 +225,51 @@ __TRANSIENT_FIX__
             check the exporter's log and /-/ready, bedrock_access_exporter_probes_in_flight and
             bedrock_access_exporter_schedule_lag_seconds (probes hung or concurrency too low for the
             number of tuples); restart the exporter if its scheduler is stuck
+          runbook_url: "http://{{ $labels.instance }}/"
+
+      - alert: BedrockAccessModelEndOfLifeSoon
+        expr: |
+          min by (job, instance, aws_region, model_id) (bedrock_access_model_end_of_life_timestamp_seconds)
+            < time() + 30 * 86400
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock model reaches end of life on {{ $value | humanizeTimestamp }}: {{ $labels.model_id }} in {{ $labels.aws_region }}"
+          description: >-
+            Model {{ $labels.model_id }} in region {{ $labels.aws_region }} reaches (or reached) end
+            of life on {{ $value | humanizeTimestamp }}, as GetFoundationModel reports it; from then
+            on every invocation fails. Probed by target(s):
+            {{- range printf "bedrock_access_model_end_of_life_timestamp_seconds{job=%q,instance=%q,aws_region=%q,model_id=%q}" $labels.job $labels.instance $labels.aws_region $labels.model_id | query | sortByLabel "target" }} {{ .Labels.target }}{{ end }}.
+          fix: >-
+            move the applications (and these targets) to a successor model before that date (the
+            Bedrock console's model lifecycle page lists them), then drop the model from the targets
+          runbook_url: "http://{{ $labels.instance }}/"
+
+      - alert: BedrockAccessModelLegacySoon
+        expr: |
+          (
+            min by (job, instance, aws_region, model_id) (bedrock_access_model_legacy_timestamp_seconds)
+              < time() + 30 * 86400
+          )
+          and
+          (
+            min by (job, instance, aws_region, model_id) (bedrock_access_model_legacy_timestamp_seconds)
+              > time()
+          )
+        for: 1h
+        labels:
+          severity: warning
+        annotations:
+          summary: "Bedrock model becomes Legacy on {{ $value | humanizeTimestamp }}: {{ $labels.model_id }} in {{ $labels.aws_region }}"
+          description: >-
+            Model {{ $labels.model_id }} in region {{ $labels.aws_region }} becomes Legacy on
+            {{ $value | humanizeTimestamp }}, as GetFoundationModel reports it: accounts that have
+            not used it lately may lose access, and its end of life follows. Probed by target(s):
+            {{- range printf "bedrock_access_model_legacy_timestamp_seconds{job=%q,instance=%q,aws_region=%q,model_id=%q}" $labels.job $labels.instance $labels.aws_region $labels.model_id | query | sortByLabel "target" }} {{ .Labels.target }}{{ end }}.
+          fix: >-
+            plan the move of the applications (and these targets) to a successor model; the
+            end-of-life date is in bedrock_access_model_end_of_life_timestamp_seconds
           runbook_url: "http://{{ $labels.instance }}/"
 
       - alert: BedrockAccessExporterDown

@@ -86,17 +86,23 @@ pub fn serve<P: ProbeFn>(
 }
 
 /// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober, pacing
-/// every AWS call per account ([`Pacer`], one for the process, at this replica's share).
+/// every AWS call per account ([`Pacer`], one for the process, at this replica's share). Every
+/// reload's prober shares the pacer and the model lifecycles read so far.
 pub async fn run(opts: DaemonOptions, web: WebOptions) -> Result<(), DaemonError> {
     let shards = opts.shard.count;
     let pacer =
         Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
     let paced = Arc::clone(&pacer);
+    let lifecycles = Arc::new(crate::probe::lifecycle::LifecycleCache::default());
     let factory: ProberFactory<Prober> = Arc::new(move |c: Arc<Config>| {
         let pacer = Arc::clone(&paced);
+        let lifecycles = Arc::clone(&lifecycles);
         Box::pin(async move {
             pacer.configure(&c.limits, shards);
-            Prober::new(&c).await.with_pacer(pacer)
+            Prober::new(&c)
+                .await
+                .with_pacer(pacer)
+                .with_lifecycle_cache(lifecycles)
         })
     });
     run_inner(opts, web, config::load, factory, Some(pacer)).await

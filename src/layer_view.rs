@@ -193,6 +193,7 @@ mod tests {
             tokens: None,
             invoke_ran: true,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         }
     }
 

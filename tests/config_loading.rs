@@ -50,6 +50,7 @@ fn a_minimal_file_gets_every_documented_default() {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     };
     assert_eq!(config.defaults, expected);
     assert_eq!(config.targets[0].settings, expected);

@@ -307,6 +307,17 @@ fn streaming_on_a_target_that_never_invokes_is_a_contradiction() {
 }
 
 #[test]
+fn a_service_tier_the_probe_cannot_ask_for_lists_the_valid_ones() {
+    assert_only_problem(
+        "bad-service-tier.toml",
+        Some(24),
+        Some("guardrail"),
+        "targets[1].service_tier",
+        "default | priority | flex",
+    );
+}
+
+#[test]
 fn an_expect_value_other_than_allow_or_deny_is_rejected() {
     assert_only_problem(
         "bad-expect-value.toml",

@@ -47,6 +47,10 @@ const CONTRACT_METRICS: &[&str] = &[
     "bedrock_access_model_availability",
     "bedrock_access_invoke_tokens_total",
     "bedrock_access_invoke_timestamp_seconds",
+    "bedrock_access_model_lifecycle_info",
+    "bedrock_access_model_legacy_timestamp_seconds",
+    "bedrock_access_model_public_extended_access_timestamp_seconds",
+    "bedrock_access_model_end_of_life_timestamp_seconds",
     "bedrock_access_exporter_build_info",
     "bedrock_access_exporter_config_last_reload_successful",
     "bedrock_access_exporter_config_last_reload_success_timestamp_seconds",
@@ -88,6 +92,7 @@ const KNOWN_LABELS: &[&str] = &[
     // made by label_join / label_replace in the dashboards
     "tuple",
     "fix",
+    "disagreement",
 ];
 
 /// Record names of prometheus/recording.yml.

@@ -152,13 +152,13 @@ fn stories() -> Vec<Story> {
             probe_success: 0.0,
         },
         Story {
-            says: "model access still being activated → model_access_pending (transient), invoke refused",
+            says: "model access still being activated → model_access_pending (transient) on both layers: the invocation says the subscription is still being processed",
             target: "grant-pending",
             region: "us-west-2",
             layers: [PASS, PASS, FAIL, FAIL, NONE],
             failures: &[
                 ("model_access", "model_access_pending", "transient"),
-                ("invoke", "model_access_not_granted", "access"),
+                ("invoke", "model_access_pending", "transient"),
             ],
             probe_success: 0.0,
         },
@@ -208,6 +208,14 @@ fn stories() -> Vec<Story> {
             "end-of-life",
             &[("invoke", "model_end_of_life", "configuration")],
         ),
+        Story {
+            says: "the control plane says AUTHORIZED, the model is not offered to the account → account_not_authorized",
+            target: "not-offered",
+            region: "us-west-2",
+            layers: [PASS, PASS, PASS, FAIL, NONE],
+            failures: &[("invoke", "account_not_authorized", "access")],
+            probe_success: 0.0,
+        },
     ]
 }
 
@@ -280,7 +288,7 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     let m = exporter.scrape_until(
         Duration::from_secs(90),
         "every demo tuple probed once",
-        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 21,
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
     );
 
     let mut failed = Vec::new();
@@ -316,6 +324,23 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     );
     assert_eq!(pending.len(), 1, "one agreement status series");
     assert_eq!(pending[0].labels["status"], "PENDING");
+
+    // The demo's model near end of life: Legacy, its end of life 20 days ahead (at midnight UTC),
+    // which is inside BedrockAccessModelEndOfLifeSoon's 30 days.
+    let near = [("target", "legacy-inactive"), ("aws_region", "us-east-1")];
+    let status = m.find("bedrock_access_model_lifecycle_info", &near);
+    assert_eq!(status.len(), 1, "{}", m.text);
+    assert_eq!(status[0].labels["status"], "LEGACY");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let end = m.value("bedrock_access_model_end_of_life_timestamp_seconds", &near);
+    let days = end.map(|t| (t - now) / 86_400.0);
+    assert!(
+        days.is_some_and(|d| d > 18.9 && d <= 20.0),
+        "end of life in {days:?} days"
+    );
 
     // Every tuple's labels come from the configuration.
     for s in m.find("bedrock_access_probe_success", &[]) {

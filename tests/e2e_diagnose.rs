@@ -453,6 +453,28 @@ fn every_failure_story_of_the_demo_is_diagnosed_and_its_printed_fix_turns_the_st
 }
 
 #[test]
+fn a_model_not_offered_to_the_account_fails_step_5_which_says_to_trust_the_runtime() {
+    let lab = Lab::start();
+    let (code, t) = lab.diagnose_json("not-offered");
+    assert_eq!(code, 1, "{t:#}");
+    assert_eq!(t["failing_step"], "model_access", "{t:#}");
+    assert_eq!(t["layer"], "invoke", "{t:#}");
+    assert_eq!(t["reason"], "account_not_authorized", "{t:#}");
+    let s5 = step(&t, "model_access");
+    let findings = s5["findings"].to_string();
+    assert!(
+        findings.contains("authorization=AUTHORIZED"),
+        "the control plane's yes is shown: {s5:#}"
+    );
+    assert!(
+        findings.contains("trust the runtime"),
+        "step 5 says which to trust: {s5:#}"
+    );
+    // No IAM change helps: the fix is advice (a support case), not a policy.
+    assert_eq!(s5["fixes"][0]["kind"], "advice", "{s5:#}");
+}
+
+#[test]
 fn assume_role_denied_with_the_caller_side_allowed_is_narrowed_to_the_target_side() {
     let lab = Lab::start();
     let (_, t) = lab.diagnose_json("untrusted-source");

@@ -248,7 +248,7 @@ fn check_config_lists_tuples_of_a_good_file_and_every_problem_of_a_bad_one() {
     );
     assert_eq!(
         stdout.lines().filter(|l| l.contains("target=")).count(),
-        21,
+        22,
         "{stdout}"
     );
     assert_eq!(

@@ -184,7 +184,7 @@ fn the_status_page_the_debug_trace_and_diagnose_tell_every_demo_story_the_same_w
     }
     let diagnosed = diagnose(&sim, dir.path());
 
-    assert!(page.len() >= 21, "every demo tuple: {:?}", page.keys());
+    assert!(page.len() >= 22, "every demo tuple: {:?}", page.keys());
     assert_eq!(
         page.keys().collect::<Vec<_>>(),
         trace.keys().collect::<Vec<_>>(),

@@ -486,6 +486,18 @@ fn a_real_prometheus_evaluates_every_dashboard_query_and_rule_and_flags_a_broken
     }
     let inconclusive = prom.alert_targets("BedrockAccessProbeInconclusive");
     assert!(inconclusive.contains("grant-pending"), "{inconclusive:?}");
+    // The control plane says yes, the runtime no: the account AWS does not offer the model to;
+    // never the activation still pending.
+    prom.wait_until(
+        Duration::from_secs(10),
+        "the control-plane disagreement pending",
+        |p| {
+            p.alert_targets("BedrockAccessControlPlaneDisagrees")
+                .contains("not-offered")
+        },
+    );
+    let disagree = prom.alert_targets("BedrockAccessControlPlaneDisagrees");
+    assert!(!disagree.contains("grant-pending"), "{disagree:?}");
     let early: Vec<String> = prom
         .alerts("BedrockAccessRegression")
         .iter()

@@ -235,7 +235,7 @@ fn demo_table() -> Vec<Want> {
             "grant-pending",
             "us-west-2",
             "failing",
-            both("model_access_pending", "model_access_not_granted"),
+            both("model_access_pending", "model_access_pending"),
         ),
         (
             "marketplace-missing",
@@ -275,6 +275,12 @@ fn demo_table() -> Vec<Want> {
             "us-east-1",
             "failing",
             invoke("model_end_of_life"),
+        ),
+        (
+            "not-offered",
+            "us-west-2",
+            "failing",
+            invoke("account_not_authorized"),
         ),
     ]
 }
@@ -411,8 +417,8 @@ fn the_status_page_in_a_real_browser_shows_every_demo_tuple_with_its_failing_lay
         assert!(f < h, "a failing row comes after a healthy one");
     }
     assert!(
-        dom.contains("<b>16</b> failing") && dom.contains("<b>4</b> ok"),
-        "summary line: 16 failing, 4 ok"
+        dom.contains("<b>17</b> failing") && dom.contains("<b>4</b> ok"),
+        "summary line: 17 failing, 4 ok"
     );
 
     // Fixes are filled in with the tuple's facts.

@@ -820,3 +820,74 @@ async fn when_sts_hangs_every_concurrent_tuple_of_the_target_times_out_on_one_sh
     assert_eq!(replay.count("AssumeRole"), 1);
     assert_eq!(replay.bedrock_calls(), 0);
 }
+
+/// A GetFoundationModel answer for MODEL, Legacy with its three dates (shaped after the API
+/// reference: no verbatim capture of this operation is among the fixtures).
+fn legacy_model_reply() -> Reply {
+    let mut reply = Reply::foundation_model(MODEL);
+    reply.body = reply.body.replace(
+        r#""modelLifecycle":{"status":"ACTIVE"}"#,
+        r#""modelLifecycle":{"status":"LEGACY","legacyTime":"2026-03-01T00:00:00Z","publicExtendedAccessTime":"2026-09-01T00:00:00.000Z","endOfLifeTime":"2027-01-15T00:00:00+00:00"}"#,
+    );
+    assert!(reply.body.contains("LEGACY"), "{}", reply.body);
+    reply
+}
+
+#[tokio::test]
+async fn a_legacy_model_s_dates_are_read_once_and_shared_by_every_later_probe() {
+    let replay = Replay::healthy().await;
+    replay.script("GetFoundationModel", vec![legacy_model_reply()]);
+    let target = support::target("prod", Some(ROLE_ARN));
+    let config = support::config(vec![target.clone()], None);
+    let prober = support::prober(&config, &replay.url());
+    let first = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), true)
+        .await;
+    let second = prober
+        .probe(&target, "us-east-1", MODEL, &prober.new_round(), true)
+        .await;
+    let at = |secs: u64| Some(std::time::UNIX_EPOCH + Duration::from_secs(secs));
+    for report in [&first, &second] {
+        let lifecycle = report.lifecycle.clone().expect("lifecycle known");
+        assert_eq!(lifecycle.status, "LEGACY");
+        assert_eq!(lifecycle.legacy, at(1_772_323_200));
+        assert_eq!(lifecycle.public_extended_access, at(1_788_220_800));
+        assert_eq!(lifecycle.end_of_life, at(1_799_971_200));
+    }
+    // Once per hour per region and model, not once per probe.
+    assert_eq!(replay.count("GetFoundationModel"), 1);
+    let seen = replay.seen();
+    let read = seen
+        .iter()
+        .find(|s| s.operation == "GetFoundationModel")
+        .expect("read");
+    assert_eq!(
+        read.path,
+        format!("/foundation-models/{}", MODEL.replace(':', "%3A"))
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_read_the_model_s_lifecycle_still_passes_every_layer() {
+    let replay = Replay::healthy().await;
+    // An AccessDeniedException, as for any Bedrock action the role lacks.
+    replay.script(
+        "GetFoundationModel",
+        vec![Reply::from_fixture(
+            "invoke--bedrock_not_permitted--invokemodel-implicit-deny",
+        )],
+    );
+    let target = support::target("prod", Some(ROLE_ARN));
+    let report = probe_once(&replay, &target).await;
+    assert!(
+        reasons(&report).iter().all(|(_, reason)| reason.is_none()),
+        "{:?}",
+        reasons(&report)
+    );
+    assert_eq!(report.lifecycle, None);
+    assert_eq!(
+        replay.count("GetFoundationModel"),
+        1,
+        "a refusal is not retried"
+    );
+}

@@ -360,7 +360,7 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
             (
                 "model_access+invoke",
                 "agreement=PENDING / AccessDeniedException",
-                "You don't have access to the model",
+                "Your AWS Marketplace subscription for this model is still being processed",
             ),
         ),
         (
@@ -409,6 +409,14 @@ fn expected() -> HashMap<&'static str, (&'static str, &'static str, &'static str
                 "invoke",
                 "ResourceNotFoundException",
                 "reached the end of its life",
+            ),
+        ),
+        (
+            "not-offered",
+            (
+                "invoke",
+                "AccessDeniedException",
+                "mistral.mistral-large-2402-v1:0 is not available for this account",
             ),
         ),
     ])

@@ -227,6 +227,23 @@ provider = "Amazon"
 regions = ["us-east-1"]
 output_modalities = ["EMBEDDING"]
 
+[[models]]
+id = "anthropic.claude-opus-4-7"
+provider = "Anthropic"
+regions = ["us-east-1"]
+[[models]]
+id = "amazon.nova-pro-v1:0"
+provider = "Amazon"
+regions = ["us-east-1"]
+[[models]]
+id = "amazon.nova-micro-v1:0"
+provider = "Amazon"
+regions = ["us-east-1"]
+[[models]]
+id = "cohere.command-r-v1:0"
+provider = "Cohere"
+regions = ["us-east-1"]
+
 [[inference_profiles]]
 id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0"
 model = "anthropic.claude-3-7-sonnet-20250219-v1:0"
@@ -268,6 +285,14 @@ status = "not_authorized_legacy"
 account = "210987654321"
 model = "mistral.mistral-large-2402-v1:0"
 status = "daily_quota_exhausted"
+[[grants]]
+account = "210987654321"
+model = "anthropic.claude-opus-4-7"
+status = "not_offered"
+[[grants]]
+account = "210987654321"
+model = "cohere.command-r-v1:0"
+status = "account_blocked"
 
 [[faults]]
 service = "bedrock-runtime"
@@ -277,6 +302,15 @@ kind = "throttle"
 service = "bedrock-runtime"
 model = "ai21.jamba-1-5-large-v1:0"
 kind = "unavailable"
+[[faults]]
+service = "bedrock-runtime"
+model = "amazon.nova-pro-v1:0"
+kind = "model_error"
+[[faults]]
+service = "bedrock-runtime"
+model = "amazon.nova-micro-v1:0"
+kind = "model_error"
+message = "The system encountered an unexpected error during processing. Try your request again."
 "#;
 
 const PROBE_ROLE: &str = "arn:aws:iam::210987654321:role/BedrockProbeRole";
@@ -580,47 +614,9 @@ const NOT_PRODUCIBLE: &[(&str, &str)] = &[
         "invoke--use_case_form_required--not-submitted-short",
         "shorter variant of the use-case text; the simulator gives the full one",
     ),
-    // The 2026 reasons' answers (tests/fixtures/aws/README.md): the simulator learns those it
-    // can give in a later change; the rest are other services' or older texts.
-    (
-        "credentials--clock_skew--sts-signature-expired",
-        "not yet reproduced by a test here: the simulator's skew answer (its own times, STS's 5-minute window)",
-    ),
-    (
-        "credentials--clock_skew--sts-not-yet-current",
-        "not yet reproduced by a test here: the simulator's skew answer (its own times)",
-    ),
-    (
-        "assume_role--clock_skew--sts-signature-expired",
-        "not yet reproduced by a test here: the simulator's skew answer (its own times)",
-    ),
-    (
-        "invoke--clock_skew--bedrock-runtime-signature-expired",
-        "not yet: the simulator answers Bedrock's skew with 400, AWS with 403",
-    ),
-    (
-        "invoke--clock_skew--converse-stream-after-sleep",
-        "not yet: the simulator answers Bedrock's skew with 400, AWS with 403",
-    ),
-    (
-        "invoke--clock_skew--signature-not-yet-current",
-        "Glacier's text replayed as Bedrock's; the simulator gives its own times",
-    ),
-    (
-        "model_access--clock_skew--control-plane-signature-expired",
-        "Amplify's answer (bare x-amzn-ErrorType) replayed as the Bedrock control plane's",
-    ),
     (
         "invoke--invalid_credentials--bedrock-signature-mismatch",
         "not yet reproduced by a test here: the simulator's mismatch text adds the canonical request",
-    ),
-    (
-        "invoke--service_unavailable--model-error-tooluse",
-        "not yet: model-side errors (HTTP 424 ModelErrorException) are a later simulator change",
-    ),
-    (
-        "invoke--service_unavailable--model-error-unexpected",
-        "not yet: model-side errors (HTTP 424 ModelErrorException) are a later simulator change",
     ),
     (
         "invoke--inference_profile_required--provided-model-doesnt-support",
@@ -630,21 +626,11 @@ const NOT_PRODUCIBLE: &[(&str, &str)] = &[
         "invoke--inference_profile_required--nova-micro-ascii",
         "ASCII apostrophe as a source quoted it; the simulator sends U+2019 as AWS does",
     ),
-    (
-        "invoke--model_access_pending--mp-agreement-being-created",
-        "not yet: a pending grant's invocation is a later simulator change",
-    ),
-    (
-        "invoke--account_not_authorized--operation-not-allowed",
-        "not yet reproduced by a test here: the simulator's blocked account (GrantStatus::AccountBlocked)",
-    ),
-    (
-        "invoke--account_not_authorized--not-available-for-this-account",
-        "not yet: a model not offered to the account is a later simulator change",
-    ),
+    // Of the 2026 reasons' answers (tests/fixtures/aws/README.md), the one the simulator does
+    // not give.
     (
         "invoke--account_not_authorized--payment-instrument",
-        "not yet: an account without a valid payment instrument is a later simulator change",
+        "an account without a valid payment instrument: no grant state of the simulator gives it",
     ),
     (
         "invoke--model_access_not_granted--dont-have-access-validation-403",
@@ -658,6 +644,18 @@ const NOT_PRODUCIBLE: &[(&str, &str)] = &[
 
 /// Fixture cases reproduced by the tests of this file.
 const PRODUCED: &[&str] = &[
+    "assume_role--clock_skew--sts-signature-expired",
+    "credentials--clock_skew--sts-not-yet-current",
+    "credentials--clock_skew--sts-signature-expired",
+    "invoke--account_not_authorized--not-available-for-this-account",
+    "invoke--account_not_authorized--operation-not-allowed",
+    "invoke--clock_skew--bedrock-runtime-signature-expired",
+    "invoke--clock_skew--converse-stream-after-sleep",
+    "invoke--clock_skew--signature-not-yet-current",
+    "invoke--model_access_pending--mp-agreement-being-created",
+    "invoke--service_unavailable--model-error-tooluse",
+    "invoke--service_unavailable--model-error-unexpected",
+    "model_access--clock_skew--control-plane-signature-expired",
     "assume_role--assume_role_denied--cross-account-raw",
     "assume_role--assume_role_denied--iam-user-caller",
     "assume_role--assume_role_not_permitted--cross-account-lambda",
@@ -1486,4 +1484,282 @@ async fn unknown_key_and_expired_session_are_refused_by_the_runtime() {
         "invoke--expired_credentials--bedrock-expiredtokenexception",
         seen(r),
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS's 2026 answers: a skewed clock, a subscription being processed, a model not offered to
+// the account, a model's own failure
+// ---------------------------------------------------------------------------------------------
+
+/// A host clock `offset_secs` away from AWS's (negative: behind): the SDK signs with it.
+#[derive(Debug)]
+struct SkewedClock(i64);
+
+impl aws_types::sdk_config::TimeSource for SkewedClock {
+    fn now(&self) -> std::time::SystemTime {
+        let now = std::time::SystemTime::now();
+        let by = std::time::Duration::from_secs(self.0.unsigned_abs());
+        if self.0 < 0 { now - by } else { now + by }
+    }
+}
+
+/// `text` with every `X-Amz-Date`-shaped time (`20261130T101500Z`) replaced by `<time>`: a
+/// skew answer's times are the clocks' of the moment, its words are AWS's.
+fn untimed(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        let b = rest.as_bytes();
+        let stamp = b.len() >= 16
+            && b[8] == b'T'
+            && b[15] == b'Z'
+            && b[..8].iter().chain(&b[9..15]).all(u8::is_ascii_digit);
+        if stamp {
+            out.push_str("<time>");
+            rest = &rest[16..];
+        } else {
+            let c = rest.chars().next().unwrap_or_default();
+            out.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    out
+}
+
+fn assert_same_untimed(name: &str, got: Seen) {
+    let f = fixture(name);
+    assert_eq!(
+        Seen {
+            status: got.status,
+            code: got.code,
+            message: untimed(&got.message)
+        },
+        Seen {
+            status: f.status,
+            code: f.code,
+            message: untimed(&f.message)
+        },
+        "fixture {name} (times aside)"
+    );
+}
+
+impl Harness {
+    fn skewed_sts(&self, creds: Credentials, offset_secs: i64) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.url)
+            .retry_config(RetryConfig::disabled())
+            .time_source(SkewedClock(offset_secs))
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    fn skewed_bedrock(&self, creds: Credentials, offset_secs: i64) -> aws_sdk_bedrock::Client {
+        let conf = aws_sdk_bedrock::Config::builder()
+            .behavior_version(aws_sdk_bedrock::config::BehaviorVersion::latest())
+            .region(aws_sdk_bedrock::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.url)
+            .retry_config(aws_sdk_bedrock::config::retry::RetryConfig::disabled())
+            .time_source(SkewedClock(offset_secs))
+            .build();
+        aws_sdk_bedrock::Client::from_conf(conf)
+    }
+
+    fn skewed_runtime(
+        &self,
+        creds: Credentials,
+        offset_secs: i64,
+    ) -> aws_sdk_bedrockruntime::Client {
+        let conf = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+            .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&self.url)
+            .retry_config(aws_sdk_bedrockruntime::config::retry::RetryConfig::disabled())
+            .time_source(SkewedClock(offset_secs))
+            .build();
+        aws_sdk_bedrockruntime::Client::from_conf(conf)
+    }
+}
+
+fn hi() -> Message {
+    match Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text("Say hi.".into()))
+        .build()
+    {
+        Ok(m) => m,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[tokio::test]
+async fn host_clock_twenty_minutes_off_is_refused_by_sts_with_its_fifteen_minute_window() {
+    let h = start().await;
+    // Behind: "Signature expired" on GetCallerIdentity (credentials) and AssumeRole.
+    let r = h
+        .skewed_sts(inventory(), -1200)
+        .get_caller_identity()
+        .send()
+        .await;
+    assert_same_untimed("credentials--clock_skew--sts-signature-expired", seen(r));
+    let r = h
+        .skewed_sts(inventory(), -1200)
+        .assume_role()
+        .role_arn(PROBE_ROLE)
+        .role_session_name("bedrock-probe")
+        .external_id("probe-ext")
+        .send()
+        .await;
+    assert_same_untimed("assume_role--clock_skew--sts-signature-expired", seen(r));
+    // Ahead: "Signature not yet current".
+    let r = h
+        .skewed_sts(inventory(), 1200)
+        .get_caller_identity()
+        .send()
+        .await;
+    assert_same_untimed("credentials--clock_skew--sts-not-yet-current", seen(r));
+    // Ten minutes is inside STS's window.
+    let r = h
+        .skewed_sts(inventory(), -600)
+        .get_caller_identity()
+        .send()
+        .await;
+    assert!(r.is_ok(), "STS allows 15 minutes: {r:?}");
+}
+
+#[tokio::test]
+async fn host_clock_ten_minutes_off_is_refused_by_bedrock_with_403_and_its_five_minute_window() {
+    let h = start().await;
+    let role = h.probe_role().await;
+    // Behind: Converse, ConverseStream and the control plane answer "Signature expired".
+    let r = h
+        .skewed_runtime(role.clone(), -600)
+        .converse()
+        .model_id(HAIKU)
+        .messages(hi())
+        .send()
+        .await;
+    assert_same_untimed(
+        "invoke--clock_skew--bedrock-runtime-signature-expired",
+        seen(r),
+    );
+    let r = h
+        .skewed_runtime(role.clone(), -600)
+        .converse_stream()
+        .model_id(HAIKU)
+        .messages(hi())
+        .send()
+        .await;
+    assert_same_untimed("invoke--clock_skew--converse-stream-after-sleep", seen(r));
+    let r = h
+        .skewed_bedrock(role.clone(), -600)
+        .get_foundation_model_availability()
+        .model_id(HAIKU)
+        .send()
+        .await;
+    assert_same_untimed(
+        "model_access--clock_skew--control-plane-signature-expired",
+        seen(r),
+    );
+    // Ahead: InvokeModel answers "Signature not yet current".
+    let r = h
+        .skewed_runtime(role.clone(), 600)
+        .invoke_model()
+        .model_id(HAIKU)
+        .content_type("application/json")
+        .body(Blob::new(ANTHROPIC_BODY.as_bytes().to_vec()))
+        .send()
+        .await;
+    assert_same_untimed("invoke--clock_skew--signature-not-yet-current", seen(r));
+    // Four minutes is inside Bedrock's window.
+    let r = h
+        .skewed_runtime(role, -240)
+        .converse()
+        .model_id(HAIKU)
+        .messages(hi())
+        .send()
+        .await;
+    assert!(r.is_ok(), "Bedrock allows 5 minutes: {r:?}");
+}
+
+#[tokio::test]
+async fn invoking_while_the_subscription_is_still_being_processed_says_so() {
+    let h = start().await;
+    let role = h.probe_role().await;
+    // The grant is pending: the control plane says PENDING, the runtime AWS's
+    // MPAgreementBeingCreated text.
+    let r = h
+        .converse(role, "us-east-1", "anthropic.claude-sonnet-4-20250514-v1:0")
+        .await;
+    assert_same(
+        "invoke--model_access_pending--mp-agreement-being-created",
+        seen(r),
+    );
+}
+
+#[tokio::test]
+async fn model_not_offered_to_the_account_is_refused_at_invocation_while_the_control_plane_says_authorized()
+ {
+    let h = start().await;
+    let role = h.probe_role().await;
+    let out = h
+        .bedrock(role.clone(), "us-east-1")
+        .get_foundation_model_availability()
+        .model_id("anthropic.claude-opus-4-7")
+        .send()
+        .await;
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => panic!("{:?}", e.into_service_error()),
+    };
+    assert_eq!(out.authorization_status().as_str(), "AUTHORIZED");
+    assert_eq!(out.entitlement_availability().as_str(), "AVAILABLE");
+    assert_eq!(out.region_availability().as_str(), "AVAILABLE");
+    let r = h
+        .converse(role, "us-east-1", "anthropic.claude-opus-4-7")
+        .await;
+    assert_same(
+        "invoke--account_not_authorized--not-available-for-this-account",
+        seen(r),
+    );
+}
+
+#[tokio::test]
+async fn account_blocked_from_a_model_gets_operation_not_allowed() {
+    let h = start().await;
+    let role = h.probe_role().await;
+    let r = h.converse(role, "us-east-1", "cohere.command-r-v1:0").await;
+    assert_same(
+        "invoke--account_not_authorized--operation-not-allowed",
+        seen(r),
+    );
+}
+
+#[tokio::test]
+async fn a_model_failing_in_itself_answers_424_model_error_exception() {
+    let h = start().await;
+    let role = h.probe_role().await;
+    let r = h
+        .converse(role.clone(), "us-east-1", "amazon.nova-pro-v1:0")
+        .await;
+    assert_same("invoke--service_unavailable--model-error-tooluse", seen(r));
+    let r = h
+        .converse(role.clone(), "us-east-1", "amazon.nova-micro-v1:0")
+        .await;
+    assert_same(
+        "invoke--service_unavailable--model-error-unexpected",
+        seen(r),
+    );
+    // The control plane has no model to fail: it answers as usual.
+    let out = h
+        .bedrock(role, "us-east-1")
+        .get_foundation_model_availability()
+        .model_id("amazon.nova-pro-v1:0")
+        .send()
+        .await;
+    assert!(out.is_ok(), "{out:?}");
 }

@@ -471,10 +471,57 @@ async fn bedrock_call_signed_for_the_sts_service_is_refused() {
     );
 }
 
+/// The three times of a skew answer ("… <sent> is now earlier than <limit> (<now> - N min.)"),
+/// checked against the signing time and the simulator's clock: `<sent>` is the `X-Amz-Date`
+/// that was signed, `<now>` the clock of the answer (within a few seconds of this test's), and
+/// `<limit>` exactly `window` away from it, all in the `X-Amz-Date` form (`20261130T101500Z`).
+fn assert_skew_times(message: &str, signed: SystemTime, window_minutes: i64, ahead: bool) {
+    let stamps: Vec<&str> = message
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| {
+            w.len() == 16 && w.as_bytes()[8] == b'T' && w.ends_with('Z') && w.starts_with("20")
+        })
+        .collect();
+    let [sent, limit, now] = stamps.as_slice() else {
+        panic!("three timestamps expected in {message:?}")
+    };
+    let parse = |s: &str| match chrono::NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ") {
+        Ok(t) => t.and_utc(),
+        Err(e) => panic!("{s}: {e}"),
+    };
+    let signed: chrono::DateTime<chrono::Utc> = signed.into();
+    assert_eq!(*sent, signed.format("%Y%m%dT%H%M%SZ").to_string());
+    let drift = (parse(now) - chrono::Utc::now()).num_seconds().abs();
+    assert!(drift <= 5, "the answer's now is {now}, {drift}s away");
+    let window = chrono::TimeDelta::minutes(window_minutes);
+    let expected_limit = if ahead {
+        parse(now) + window
+    } else {
+        parse(now) - window
+    };
+    assert_eq!(parse(limit), expected_limit, "{message}");
+}
+
 #[tokio::test]
 async fn request_signed_ten_minutes_ago_is_an_expired_signature() {
+    // STS allows 15 minutes of skew: a request signed 10 minutes ago still goes through, one
+    // signed 20 minutes ago (or ahead) is refused with STS's 403 and its 15-minute window.
     let h = start().await;
-    let then = SystemTime::now() - Duration::from_secs(600);
+    let ten_ago = SystemTime::now() - Duration::from_secs(600);
+    let (status, _, body) = h
+        .raw(
+            "POST",
+            "/",
+            GCI,
+            &user(),
+            "us-east-1",
+            "sts",
+            ten_ago,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 200, "STS's window is 15 minutes: {body}");
+    let then = SystemTime::now() - Duration::from_secs(1200);
     let (status, _, body) = h
         .raw("POST", "/", GCI, &user(), "us-east-1", "sts", then, |_| {})
         .await;
@@ -484,13 +531,75 @@ async fn request_signed_ten_minutes_ago_is_an_expired_signature() {
         "{body}"
     );
     assert!(body.contains("<Message>Signature expired: "), "{body}");
-    assert!(body.contains(" - 5 min.)</Message>"), "{body}");
-    let later = SystemTime::now() + Duration::from_secs(600);
+    assert!(body.contains(" - 15 min.)</Message>"), "{body}");
+    let message = body
+        .split("<Message>")
+        .nth(1)
+        .and_then(|m| m.split("</Message>").next())
+        .unwrap_or_default();
+    assert_skew_times(message, then, 15, false);
+    let later = SystemTime::now() + Duration::from_secs(1200);
     let (status, _, body) = h
         .raw("POST", "/", GCI, &user(), "us-east-1", "sts", later, |_| {})
         .await;
     assert_eq!(status, 403);
     assert!(body.contains("Signature not yet current: "), "{body}");
+    assert!(body.contains(" + 15 min.)</Message>"), "{body}");
+
+    // Bedrock (runtime and control plane alike) allows 5 minutes and answers 403
+    // InvalidSignatureException, as AWS does.
+    let role = h.assume().await;
+    let path = format!("/model/{}/converse", HAIKU.replace(':', "%3A"));
+    let (status, hs, body) = h
+        .raw(
+            "POST",
+            &path,
+            "{}",
+            &role,
+            "us-east-1",
+            "bedrock",
+            ten_ago,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        header(&hs, "x-amzn-errortype"),
+        Some(
+            "InvalidSignatureException:http://internal.amazon.com/coral/com.amazon.coral.service/"
+        )
+    );
+    assert!(
+        body.starts_with("{\"message\":\"Signature expired: ") && body.ends_with(" - 5 min.)\"}"),
+        "{body}"
+    );
+    let message = body
+        .trim_start_matches("{\"message\":\"")
+        .trim_end_matches("\"}");
+    assert_skew_times(message, ten_ago, 5, false);
+    let ahead = SystemTime::now() + Duration::from_secs(600);
+    let (status, _, body) = h
+        .raw(
+            "GET",
+            "/foundation-model-availability/anthropic.claude-3-haiku-20240307-v1%3A0",
+            "",
+            &role,
+            "us-east-1",
+            "bedrock",
+            ahead,
+            |_| {},
+        )
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.starts_with("{\"message\":\"Signature not yet current: ")
+            && body.ends_with(" + 5 min.)\"}"),
+        "{body}"
+    );
+    let message = body
+        .trim_start_matches("{\"message\":\"")
+        .trim_end_matches("\"}");
+    assert_skew_times(message, ahead, 5, true);
 }
 
 #[tokio::test]

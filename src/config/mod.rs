@@ -59,6 +59,27 @@ pub enum InvokeMode {
     None,
 }
 
+/// The Bedrock service tier the invocations ask for (`service_tier`): the application's, so the
+/// probe meets the same capacity and the same "this model does not offer that tier" refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceTier {
+    Default,
+    Priority,
+    Flex,
+}
+
+impl ServiceTier {
+    /// The API's value (`ServiceTierType`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceTier::Default => "default",
+            ServiceTier::Priority => "priority",
+            ServiceTier::Flex => "flex",
+        }
+    }
+}
+
 /// What a healthy probe of a target looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -82,6 +103,8 @@ pub struct ProbeSettings {
     pub expect: Expect,
     /// Run the optional `invoke_stream` layer (ConverseStream / InvokeModelWithResponseStream).
     pub stream: bool,
+    /// The service tier sent with every invocation; `None` sends none (AWS's standard tier).
+    pub service_tier: Option<ServiceTier>,
 }
 
 impl ProbeSettings {
@@ -255,6 +278,7 @@ impl Default for ProbeSettings {
             max_tokens: 1,
             expect: Expect::Allow,
             stream: false,
+            service_tier: None,
         }
     }
 }

@@ -10,7 +10,7 @@ use super::locate::join;
 use super::values::{
     as_table, get_bool, get_duration, get_enum, get_positive_duration, get_string, get_uint,
 };
-use super::{Expect, InvokeMode, ProbeSettings, rules};
+use super::{Expect, InvokeMode, ProbeSettings, ServiceTier, rules};
 
 /// The shortest `interval` accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(10);
@@ -19,7 +19,7 @@ pub const MIN_SESSION_DURATION: Duration = Duration::from_secs(900);
 pub const MAX_SESSION_DURATION: Duration = Duration::from_secs(12 * 3600);
 
 /// The keys of the probe settings, in `[probe]` and in every target.
-pub const SETTINGS_KEYS: [&str; 11] = [
+pub const SETTINGS_KEYS: [&str; 12] = [
     "interval",
     "timeout",
     "concurrency",
@@ -31,6 +31,7 @@ pub const SETTINGS_KEYS: [&str; 11] = [
     "max_tokens",
     "expect",
     "stream",
+    "service_tier",
 ];
 
 const INVOKE_MODES: [(&str, InvokeMode); 3] = [
@@ -39,6 +40,11 @@ const INVOKE_MODES: [(&str, InvokeMode); 3] = [
     ("none", InvokeMode::None),
 ];
 const EXPECTS: [(&str, Expect); 2] = [("allow", Expect::Allow), ("deny", Expect::Deny)];
+const SERVICE_TIERS: [(&str, ServiceTier); 3] = [
+    ("default", ServiceTier::Default),
+    ("priority", ServiceTier::Priority),
+    ("flex", ServiceTier::Flex),
+];
 
 /// The settings as written at one level (the `[probe]` table or one target).
 #[derive(Debug, Default, Clone)]
@@ -54,6 +60,7 @@ struct Partial {
     max_tokens: Option<u32>,
     expect: Option<Expect>,
     stream: Option<bool>,
+    service_tier: Option<ServiceTier>,
 }
 
 /// `[probe]`: the defaults every target starts from, and the `invoke_interval` written there
@@ -117,6 +124,7 @@ fn parse(
             "stream" => p.stream = get_bool(ctx, v, path, target),
             "invoke" => p.invoke = get_enum(ctx, v, path, target, &INVOKE_MODES),
             "expect" => p.expect = get_enum(ctx, v, path, target, &EXPECTS),
+            "service_tier" => p.service_tier = get_enum(ctx, v, path, target, &SERVICE_TIERS),
             "session_name" => p.session_name = session_name(ctx, v, path, target),
             _ => {}
         }
@@ -225,6 +233,7 @@ fn merge(
         max_tokens: p.max_tokens.unwrap_or(base.max_tokens),
         expect: p.expect.unwrap_or(base.expect),
         stream: p.stream.unwrap_or(base.stream),
+        service_tier: p.service_tier.or(base.service_tier),
     }
 }
 

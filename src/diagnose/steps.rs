@@ -437,6 +437,9 @@ fn availability_finding(report: &ProbeReport) -> Option<String> {
     })
 }
 
+/// Step 5's finding when GetFoundationModelAvailability says yes and the invocation says no.
+const CONTROL_PLANE_DISAGREES: &str = "the control plane (GetFoundationModelAvailability) says yes, the runtime refuses the invocation: trust the runtime, it is what applications live through; the control plane reports the account's grant, not every block";
+
 /// 5. Model access and region (a cause of a refused Bedrock call, or the control-plane check).
 fn model_access(f: &Facts<'_>) -> Step {
     let cx = f.cx;
@@ -491,6 +494,12 @@ fn model_access(f: &Facts<'_>) -> Step {
     s5 = s5.failed_with(l, failure);
     let avail = f.report.availability.as_ref();
     s5.findings.extend(availability_finding(f.report));
+    if l != Layer::ModelAccess
+        && failure.reason.class() == Class::Access
+        && f.layer(Layer::ModelAccess).state == LayerState::Pass
+    {
+        s5.findings.push(CONTROL_PLANE_DISAGREES.to_string());
+    }
     let old_world = (l == Layer::ModelAccess
         || failure.message.contains("don't have access")
         || failure.message.contains("don’t have access")
@@ -616,6 +625,7 @@ mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
                 stream: false,
+                service_tier: None,
             },
             accounts: Default::default(),
         }
@@ -654,6 +664,7 @@ mod tests {
             tokens: None,
             invoke_ran: true,
             finished_at: SystemTime::now(),
+            lifecycle: None,
         }
     }
 
@@ -817,6 +828,37 @@ mod tests {
         assert_eq!(
             by_id(&steps, StepId::BedrockPermission).status,
             StepStatus::Pass
+        );
+    }
+
+    #[test]
+    fn control_plane_yes_runtime_no_fails_step_5_and_says_to_trust_the_runtime() {
+        let t = target(None, InvokeMode::Converse);
+        let refused = |reason, code| {
+            report(vec![
+                layer(Layer::Credentials, None),
+                layer(Layer::AssumeRole, None),
+                layer(Layer::ModelAccess, None),
+                layer(Layer::Invoke, Some((reason, code))),
+            ])
+        };
+        let r = refused(Reason::AccountNotAuthorized, "AccessDeniedException");
+        let steps = steps_of(&t, &r, Gathered::default());
+        let s5 = by_id(&steps, StepId::ModelAccess);
+        assert_eq!(s5.status, StepStatus::Fail);
+        assert!(
+            s5.findings.iter().any(|f| f == CONTROL_PLANE_DISAGREES),
+            "{:?}",
+            s5.findings
+        );
+        // An activation still settling at runtime (class transient) is nothing to act on.
+        let r = refused(Reason::ModelAccessPending, "AccessDeniedException");
+        let steps = steps_of(&t, &r, Gathered::default());
+        let s5 = by_id(&steps, StepId::ModelAccess);
+        assert!(
+            !s5.findings.iter().any(|f| f == CONTROL_PLANE_DISAGREES),
+            "{:?}",
+            s5.findings
         );
     }
 

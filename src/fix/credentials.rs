@@ -164,6 +164,7 @@ mod tests {
             tokens: None,
             invoke_ran: false,
             finished_at: std::time::SystemTime::now(),
+            lifecycle: None,
         }
     }
 

@@ -374,6 +374,7 @@ pub(crate) mod tests {
                 max_tokens: 1,
                 expect: Expect::Allow,
                 stream: false,
+                service_tier: None,
             },
             accounts: Default::default(),
         }

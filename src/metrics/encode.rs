@@ -16,7 +16,7 @@ struct Family {
     help: &'static str,
 }
 
-const FAMILIES: [Family; 11] = [
+const FAMILIES: [Family; 15] = [
     Family {
         name: "bedrock_access_probe_success",
         kind: "gauge",
@@ -72,6 +72,26 @@ const FAMILIES: [Family; 11] = [
         kind: "gauge",
         help: "Unix time the invoke layer last ran in a background probe (it may run less often than the other layers).",
     },
+    Family {
+        name: "bedrock_access_model_lifecycle_info",
+        kind: "gauge",
+        help: "The model's lifecycle status (value 1) as GetFoundationModel reported it (read at most once per hour per region and model).",
+    },
+    Family {
+        name: "bedrock_access_model_legacy_timestamp_seconds",
+        kind: "gauge",
+        help: "Unix time the model becomes (or became) Legacy, as GetFoundationModel reported it; absent when AWS gives none.",
+    },
+    Family {
+        name: "bedrock_access_model_public_extended_access_timestamp_seconds",
+        kind: "gauge",
+        help: "Unix time the model's public extended access (higher prices) starts, as GetFoundationModel reported it; absent when AWS gives none.",
+    },
+    Family {
+        name: "bedrock_access_model_end_of_life_timestamp_seconds",
+        kind: "gauge",
+        help: "Unix time the model reaches end of life (invocations fail from then on), as GetFoundationModel reported it; absent when AWS gives none.",
+    },
 ];
 
 const F_SUCCESS: usize = 0;
@@ -85,6 +105,10 @@ const F_LAYER_FAILURES: usize = 7;
 const F_AVAILABILITY: usize = 8;
 const F_TOKENS: usize = 9;
 const F_INVOKE_TS: usize = 10;
+const F_LIFECYCLE: usize = 11;
+const F_LEGACY_TS: usize = 12;
+const F_EXTENDED_TS: usize = 13;
+const F_END_OF_LIFE_TS: usize = 14;
 pub(super) const NFAM: usize = FAMILIES.len();
 
 /// Writes `s` as a label value (escaping `\`, `"` and newlines).
@@ -175,6 +199,7 @@ pub(super) fn encode(s: &TupleState, c: &Counters) -> [Bytes; NFAM] {
     if let Some(t) = s.last_invoke {
         sample(&mut f[F_INVOKE_TS], F_INVOKE_TS, b, &[], unix_seconds(t));
     }
+    lifecycle(&mut f, b, s);
     // Exact-size buffers: a `Bytes` made from a vector with spare capacity keeps all of it (and
     // a separate header); with tens of thousands of tuples per process that slack is most of
     // the store's memory.
@@ -290,6 +315,29 @@ fn availability(f: &mut [String; NFAM], b: &str, s: &TupleState) {
             &[("dimension", dim), ("status", status)],
             1.0,
         );
+    }
+}
+
+/// `model_lifecycle_info` with the status, and the lifecycle's dates that AWS gave.
+fn lifecycle(f: &mut [String; NFAM], b: &str, s: &TupleState) {
+    let Some(l) = &s.report.lifecycle else {
+        return;
+    };
+    sample(
+        &mut f[F_LIFECYCLE],
+        F_LIFECYCLE,
+        b,
+        &[("status", l.status.as_str())],
+        1.0,
+    );
+    for (fam, when) in [
+        (F_LEGACY_TS, l.legacy),
+        (F_EXTENDED_TS, l.public_extended_access),
+        (F_END_OF_LIFE_TS, l.end_of_life),
+    ] {
+        if let Some(t) = when {
+            sample(&mut f[fam], fam, b, &[], unix_seconds(t));
+        }
     }
 }
 

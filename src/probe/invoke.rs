@@ -3,23 +3,50 @@
 //! provider-specific body. Embedding models (which Converse does not serve) always go through
 //! InvokeModel with their provider's minimal embedding body. A model whose provider has no known
 //! InvokeModel body is invoked with Converse.
+//!
+//! A target's `service_tier` is sent with every invocation (Converse's `serviceTier`, InvokeModel's
+//! service tier header), here and in `invoke_stream`.
 
 use aws_credential_types::Credentials;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
-    ContentBlock, ConversationRole, InferenceConfiguration, Message,
+    ContentBlock, ConversationRole, InferenceConfiguration, Message, ServiceTier, ServiceTierType,
 };
 use serde_json::{Value, json};
 
 use super::aws::{failure_from_sdk, local_failure};
 use super::clients::runtime_call;
 use super::{LayerContext, LayerOutput};
-use crate::config::InvokeMode;
+use crate::config::{self, InvokeMode};
 use crate::model_id::bare_name;
 use crate::reason::{Layer, Reason};
 
 /// The one short user message of every probe invocation.
 pub const PROMPT: &str = "Hi";
+
+/// The target's `service_tier` as InvokeModel's (and InvokeModelWithResponseStream's) header.
+pub fn tier_type(ctx: &LayerContext<'_>) -> Option<ServiceTierType> {
+    let tier = ctx.target.settings.service_tier?;
+    Some(match tier {
+        config::ServiceTier::Default => ServiceTierType::Default,
+        config::ServiceTier::Priority => ServiceTierType::Priority,
+        config::ServiceTier::Flex => ServiceTierType::Flex,
+    })
+}
+
+/// The target's `service_tier` as Converse's (and ConverseStream's) `serviceTier` member.
+pub fn converse_tier(ctx: &LayerContext<'_>) -> Option<ServiceTier> {
+    ServiceTier::builder().r#type(tier_type(ctx)?).build().ok()
+}
+
+/// ` serviceTier=…` for the call line, when the target sets one.
+pub fn tier_suffix(ctx: &LayerContext<'_>) -> String {
+    ctx.target
+        .settings
+        .service_tier
+        .map(|t| format!(" serviceTier={}", t.as_str()))
+        .unwrap_or_default()
+}
 
 /// (input, output) tokens the invocation consumed, when the answer says.
 pub type Tokens = Option<(u64, u64)>;
@@ -124,12 +151,16 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
     let max_tokens = ctx.target.settings.max_tokens;
     match chosen_body(ctx) {
         Some(_) => format!(
-            "bedrock-runtime:InvokeModel {} region={} max_tokens={max_tokens}",
-            ctx.model, ctx.region
+            "bedrock-runtime:InvokeModel {} region={} max_tokens={max_tokens}{}",
+            ctx.model,
+            ctx.region,
+            tier_suffix(ctx)
         ),
         None => format!(
-            "bedrock-runtime:Converse {} region={} maxTokens={max_tokens}",
-            ctx.model, ctx.region
+            "bedrock-runtime:Converse {} region={} maxTokens={max_tokens}{}",
+            ctx.model,
+            ctx.region,
+            tier_suffix(ctx)
         ),
     }
 }
@@ -148,6 +179,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                 .content_type("application/json")
                 .accept("application/json")
                 .body(Blob::new(bytes))
+                .set_service_tier(tier_type(ctx))
                 .customize()
                 .config_override(runtime_call(creds, ctx.remaining()))
                 .send()
@@ -182,6 +214,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                         .max_tokens(max_tokens)
                         .build(),
                 )
+                .set_service_tier(converse_tier(ctx))
                 .customize()
                 .config_override(runtime_call(creds, ctx.remaining()))
                 .send()

@@ -21,7 +21,7 @@ use aws_types::request_id::RequestId;
 use serde_json::Value;
 
 use super::aws::{failure_from_sdk, local_failure, runtime_client};
-use super::invoke::{PROMPT, Tokens, chosen_body};
+use super::invoke::{PROMPT, Tokens, chosen_body, converse_tier, tier_suffix, tier_type};
 use super::stream_error::{StreamException, failure_from_stream};
 use super::{Failure, LayerContext, LayerOutput};
 use crate::reason::{Layer, Reason};
@@ -36,12 +36,16 @@ pub fn describe(ctx: &LayerContext<'_>) -> String {
     let max_tokens = ctx.target.settings.max_tokens;
     match chosen_body(ctx) {
         Some(_) => format!(
-            "bedrock-runtime:InvokeModelWithResponseStream {} region={} max_tokens={max_tokens}",
-            ctx.model, ctx.region
+            "bedrock-runtime:InvokeModelWithResponseStream {} region={} max_tokens={max_tokens}{}",
+            ctx.model,
+            ctx.region,
+            tier_suffix(ctx)
         ),
         None => format!(
-            "bedrock-runtime:ConverseStream {} region={} maxTokens={max_tokens}",
-            ctx.model, ctx.region
+            "bedrock-runtime:ConverseStream {} region={} maxTokens={max_tokens}{}",
+            ctx.model,
+            ctx.region,
+            tier_suffix(ctx)
         ),
     }
 }
@@ -95,6 +99,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                 .content_type("application/json")
                 .accept("application/json")
                 .body(Blob::new(body.to_string().into_bytes()))
+                .set_service_tier(tier_type(ctx))
                 .send()
                 .await;
             let out = match sent {
@@ -141,6 +146,7 @@ pub async fn run(ctx: &LayerContext<'_>, creds: Credentials) -> LayerOutput<Toke
                         .max_tokens(max_tokens)
                         .build(),
                 )
+                .set_service_tier(converse_tier(ctx))
                 .send()
                 .await;
             let out = match sent {

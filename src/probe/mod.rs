@@ -13,6 +13,8 @@
 //!   layer results, with the duration of the one real call.
 //! * `model_access`, `invoke` and (when enabled) `invoke_stream` run concurrently once
 //!   credentials exist; the two paid layers run together, at most once per `invoke_interval`.
+//! * After `model_access`, the model's lifecycle is read at most once per hour per (region,
+//!   model) ([`lifecycle`]); it never fails a layer.
 //! * Temporary source credentials are reused across rounds until 5 minutes before expiry
 //!   ([`aws::ReuseUntilExpiry`]); AssumeRole is never reused across rounds.
 //! * SDK retries: standard mode, 3 attempts, 200 ms initial backoff (throttling and 5xx are
@@ -30,6 +32,7 @@ pub mod clients;
 pub mod credentials;
 pub mod invoke;
 pub mod invoke_stream;
+pub mod lifecycle;
 pub mod model_access;
 pub mod organizations;
 pub mod pacing;
@@ -104,6 +107,8 @@ pub struct ProbeReport {
     /// Whether this probe ran the paid layers (see `invoke_interval`).
     pub invoke_ran: bool,
     pub finished_at: SystemTime,
+    /// The model's lifecycle (GetFoundationModel, cached per region and model), when known.
+    pub lifecycle: Option<lifecycle::ModelLifecycle>,
 }
 
 /// Everything a layer needs: one signature for the five layers.
@@ -250,6 +255,8 @@ pub struct Prober {
     sources: HashMap<String, SourceEntry>,
     /// The process's per-account pacing, when the daemon set one.
     pacer: Option<Arc<pacing::Pacer>>,
+    /// Model lifecycles read so far (kept across reloads by the daemon).
+    lifecycles: Arc<lifecycle::LifecycleCache>,
 }
 
 impl Prober {
@@ -266,6 +273,7 @@ impl Prober {
         Prober {
             sources,
             pacer: None,
+            lifecycles: Arc::default(),
         }
     }
 
@@ -296,7 +304,15 @@ impl Prober {
         Prober {
             sources,
             pacer: None,
+            lifecycles: Arc::default(),
         }
+    }
+
+    /// This prober with `cache` for model lifecycles: the daemon hands each reload's prober the
+    /// same one, so a reload does not read every lifecycle again.
+    pub fn with_lifecycle_cache(mut self, cache: Arc<lifecycle::LifecycleCache>) -> Prober {
+        self.lifecycles = cache;
+        self
     }
 
     /// A fresh round: credentials assumed in the previous round are not reused.
@@ -317,7 +333,11 @@ impl Prober {
     ) -> ProbeReport {
         let source = self.sources.get(&target.source);
         let pacer = self.pacer.as_deref();
-        pipeline::probe(source, pacer, target, region, model, round, run_invoke).await
+        let lifecycles = &self.lifecycles;
+        pipeline::probe(
+            source, pacer, target, region, model, round, run_invoke, lifecycles,
+        )
+        .await
     }
 }
 

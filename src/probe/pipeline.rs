@@ -7,14 +7,19 @@
 //!   only when the schedule says so (`invoke_interval`); their tokens add up.
 //! * The whole probe is bounded by `settings.timeout`: every layer gets what is left of it, and
 //!   a layer that runs out reports `timeout`.
+//! * With `model_access` on, the model's lifecycle is read right after that layer, on the same
+//!   Bedrock connection (at most once per hour per region and model, [`super::lifecycle`]);
+//!   without credentials the report carries what is already known of it.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use aws_credential_types::Credentials;
 use tokio::time::Instant;
 
 use super::aws::local_failure;
 use super::clients::RegionClients;
+use super::lifecycle::{LifecycleCache, ModelLifecycle};
 use super::pacing::{Pacer, Service};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
@@ -224,10 +229,48 @@ fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
         tokens: None,
         invoke_ran: false,
         finished_at: SystemTime::now(),
+        lifecycle: None,
     }
 }
 
+/// The `model_access` layer (paced like every Bedrock call of the account), then the model's
+/// lifecycle (cached; read on the same Bedrock connection: one control-plane request at a
+/// time), within what is left of the probe.
+async fn model_access_then_lifecycle(
+    ctx: &LayerContext<'_>,
+    creds: Credentials,
+    pacer: Option<&Pacer>,
+    bedrock: Option<(&str, Service)>,
+    lifecycles: &LifecycleCache,
+) -> (
+    (LayerResult, Option<Availability>, Option<Availability>),
+    Option<Option<ModelLifecycle>>,
+) {
+    let call = model_access::describe(ctx);
+    let calls = if crate::model_id::is_inference_profile(ctx.model) {
+        2
+    } else {
+        1
+    };
+    let layer = paced(
+        pacer,
+        bedrock,
+        calls,
+        Layer::ModelAccess,
+        ctx.deadline,
+        call,
+        model_access::run(ctx, creds.clone()),
+    )
+    .await;
+    let remaining = ctx.deadline.saturating_duration_since(Instant::now());
+    let lifecycle = tokio::time::timeout(remaining, lifecycles.get(ctx, creds))
+        .await
+        .ok();
+    (layer, lifecycle)
+}
+
 /// Probes one tuple (see [`super::Prober::probe`]).
+#[allow(clippy::too_many_arguments)] // the tuple, its round, and the prober's shared state
 pub(crate) async fn probe(
     source: Option<&SourceEntry>,
     pacer: Option<&Pacer>,
@@ -236,6 +279,7 @@ pub(crate) async fn probe(
     model: &str,
     round: &Round,
     run_invoke: bool,
+    lifecycles: &LifecycleCache,
 ) -> ProbeReport {
     let deadline = Instant::now() + target.settings.timeout;
     let mut report = empty_report(target, region, model);
@@ -284,6 +328,9 @@ pub(crate) async fn probe(
     };
     report.layers.extend(gate.layers.iter().cloned());
     report.account_id = gate.account_id.clone();
+    if target.settings.model_access {
+        report.lifecycle = lifecycles.peek(region, model);
+    }
     let Some(creds) = gate.credentials.clone() else {
         finish(&mut report);
         return report;
@@ -305,24 +352,7 @@ pub(crate) async fn probe(
         if !settings.model_access {
             return None;
         }
-        let call = model_access::describe(&ctx);
-        let calls = if crate::model_id::is_inference_profile(model) {
-            2
-        } else {
-            1
-        };
-        Some(
-            paced(
-                pacer,
-                bedrock,
-                calls,
-                Layer::ModelAccess,
-                deadline,
-                call,
-                model_access::run(&ctx, creds.clone()),
-            )
-            .await,
-        )
+        Some(model_access_then_lifecycle(&ctx, creds.clone(), pacer, bedrock, lifecycles).await)
     };
     let invoke_layer = async {
         if !run_invoke || settings.invoke == InvokeMode::None {
@@ -362,7 +392,10 @@ pub(crate) async fn probe(
     };
     let (model_access, invoked, streamed) =
         tokio::join!(model_access_layer, invoke_layer, stream_layer);
-    if let Some((layer, _, availability)) = model_access {
+    if let Some(((layer, _, availability), lifecycle)) = model_access {
+        if let Some(lifecycle) = lifecycle {
+            report.lifecycle = lifecycle;
+        }
         report.layers.push(layer);
         report.availability = availability;
     }

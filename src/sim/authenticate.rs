@@ -16,8 +16,14 @@ use super::sigv4::{self, AuthHeader, Received};
 use super::state::SimState;
 use super::wire::{ApiError, Protocol, QueryService};
 
-/// Allowed clock skew of a signature.
-const MAX_SKEW: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+/// Allowed clock skew of a signature: 15 minutes for the query-protocol services (STS, IAM),
+/// 5 minutes for Bedrock's REST-JSON front end, as their "Signature expired" texts say.
+fn max_skew(proto: Protocol) -> chrono::TimeDelta {
+    match proto {
+        Protocol::Query(_) => chrono::TimeDelta::minutes(15),
+        Protocol::RestJson => chrono::TimeDelta::minutes(5),
+    }
+}
 
 const SIG_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
@@ -104,12 +110,9 @@ fn auth_error(proto: Protocol, kind: AuthFail, message: impl Into<String>) -> Ap
         (Protocol::Query(_), AuthFail::Skew) => {
             ApiError::new(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", message)
         }
-        (Protocol::RestJson, AuthFail::Skew) => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "InvalidSignatureException",
-            message,
-        )
-        .coral(),
+        (Protocol::RestJson, AuthFail::Skew) => {
+            ApiError::new(StatusCode::FORBIDDEN, "InvalidSignatureException", message).coral()
+        }
         (Protocol::Query(_), AuthFail::UnknownKey) => ApiError::new(
             StatusCode::FORBIDDEN,
             "InvalidClientTokenId",
@@ -263,31 +266,36 @@ fn request_date<'p>(
     Ok((amz_date, when))
 }
 
-/// The request was signed within [`MAX_SKEW`] of `now`.
+/// The request was signed within [`max_skew`] of `now`. AWS's texts: "Signature expired:
+/// <X-Amz-Date> is now earlier than <now - window> (<now> - 5 min.)" and "Signature not yet
+/// current: <X-Amz-Date> is still later than <now + window> (<now> + 5 min.)", times in the
+/// basic ISO 8601 form of `X-Amz-Date` (`20261130T101500Z`), the window in minutes.
 fn check_skew(
     amz_date: &str,
     when: DateTime<Utc>,
     now: DateTime<Utc>,
     proto: Protocol,
 ) -> Result<(), ApiError> {
-    if when < now - MAX_SKEW {
+    let window = max_skew(proto);
+    let minutes = window.num_minutes();
+    if when < now - window {
         return Err(auth_error(
             proto,
             AuthFail::Skew,
             format!(
-                "Signature expired: {amz_date} is now earlier than {} ({} - 5 min.)",
-                sigv4::format_amz_date(now - MAX_SKEW),
+                "Signature expired: {amz_date} is now earlier than {} ({} - {minutes} min.)",
+                sigv4::format_amz_date(now - window),
                 sigv4::format_amz_date(now)
             ),
         ));
     }
-    if when > now + MAX_SKEW {
+    if when > now + window {
         return Err(auth_error(
             proto,
             AuthFail::Skew,
             format!(
-                "Signature not yet current: {amz_date} is still later than {} ({} + 5 min.)",
-                sigv4::format_amz_date(now + MAX_SKEW),
+                "Signature not yet current: {amz_date} is still later than {} ({} + {minutes} min.)",
+                sigv4::format_amz_date(now + window),
                 sigv4::format_amz_date(now)
             ),
         ));

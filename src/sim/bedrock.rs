@@ -67,10 +67,11 @@ pub(crate) fn availability(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError
                     };
                 }
             }
-            // A blocked account still looks fine on the control plane (docs/reasons.md:
-            // account_not_authorized); only invocation tells.
+            // A blocked account, or a model not offered to it, still looks fine on the control
+            // plane (docs/reasons.md: account_not_authorized); only invocation tells.
             GrantStatus::Granted
             | GrantStatus::AccountBlocked
+            | GrantStatus::NotOffered
             | GrantStatus::UseCaseFormMissing
             | GrantStatus::LegacyInactive
             | GrantStatus::DailyQuotaExhausted => {}
@@ -121,10 +122,6 @@ fn summary(region: &str, m: &Model) -> Value {
         InferenceMode::OnDemand => "ON_DEMAND",
         InferenceMode::ProfileOnly => "INFERENCE_PROFILE",
     };
-    let lifecycle = match m.lifecycle {
-        Lifecycle::Active => "ACTIVE",
-        Lifecycle::Legacy | Lifecycle::Eol => "LEGACY",
-    };
     json!({
         "modelArn": fm_arn(region, &m.id),
         "modelId": m.id,
@@ -135,8 +132,32 @@ fn summary(region: &str, m: &Model) -> Value {
         "responseStreamingSupported": !m.is_embedding(),
         "customizationsSupported": [],
         "inferenceTypesSupported": [inference],
-        "modelLifecycle": {"status": lifecycle},
+        "modelLifecycle": model_lifecycle(m),
     })
+}
+
+/// `modelLifecycle`: the status (the API knows ACTIVE and LEGACY; an end-of-life model is
+/// LEGACY) and the catalogue's dates, as RFC 3339 times.
+fn model_lifecycle(m: &Model) -> Value {
+    let status = match m.lifecycle {
+        Lifecycle::Active => "ACTIVE",
+        Lifecycle::Legacy | Lifecycle::Eol => "LEGACY",
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("status".into(), Value::from(status));
+    for (key, when) in [
+        ("legacyTime", m.dates.legacy),
+        ("publicExtendedAccessTime", m.dates.public_extended_access),
+        ("endOfLifeTime", m.dates.end_of_life),
+    ] {
+        if let Some(t) = when {
+            out.insert(
+                key.into(),
+                Value::from(t.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+            );
+        }
+    }
+    Value::Object(out)
 }
 
 pub(crate) fn get_foundation_model(ctx: &Ctx, raw_id: &str) -> Result<Response, ApiError> {

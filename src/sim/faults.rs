@@ -1,7 +1,8 @@
 //! Fault injection: a `[[faults]]` entry (its definition, as the scenario file writes it) matches
 //! calls by service, operation, account, model and region, and fires on every matching call, on
 //! every Nth, or with a probability. A `stream_error` fault lets the call answer and breaks its
-//! response stream with an exception event after the stream opened.
+//! response stream with an exception event after the stream opened; a `model_error` fault
+//! answers a runtime invocation with the model's own failure (424 `ModelErrorException`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,11 +25,18 @@ pub enum FaultKind {
     Malformed,
     /// Never answer.
     Hang,
+    /// A Bedrock runtime invocation fails in the model: 424 `ModelErrorException` with
+    /// `message` (default [`MODEL_ERROR_MESSAGE`]). Other services answer normally.
+    ModelError,
     /// Open the response stream (ConverseStream, InvokeModelWithResponseStream), then send an
     /// exception event (`exception`, default `modelStreamErrorException`) and end it. Other
     /// operations answer normally.
     StreamError,
 }
+
+/// The message of a `model_error` fault unless it gives its own: Amazon Nova's tool-use failure
+/// as the Bedrock runtime answers it.
+pub const MODEL_ERROR_MESSAGE: &str = "The model produced an invalid sequence as part of ToolUse. Please refer to the model tool use troubleshooting guide.";
 
 /// The exception events a Bedrock response stream may carry (`:exception-type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -109,7 +117,8 @@ pub struct FaultDef {
     /// The exception event of kind = "stream_error" (default `modelStreamErrorException`).
     #[serde(default)]
     pub exception: Option<StreamException>,
-    /// Its message (default: AWS's usual text for that exception).
+    /// Its message (default: AWS's usual text for that exception); for kind = "model_error",
+    /// the model error's message (default [`MODEL_ERROR_MESSAGE`]).
     #[serde(default)]
     pub message: Option<String>,
 }
@@ -141,6 +150,8 @@ pub struct Firing {
     /// The first fault that fired that answers instead of the handler (not latency, not
     /// stream_error).
     pub action: Option<FaultKind>,
+    /// The message that fault gives (`model_error`), if any.
+    pub action_message: Option<String>,
     /// The first `stream_error` fault that fired: the handler answers, its stream breaks.
     pub stream_error: Option<StreamFault>,
 }
@@ -204,6 +215,7 @@ pub fn evaluate(faults: &[Fault], call: &CallInfo<'_>) -> Firing {
             k => {
                 if out.action.is_none() {
                     out.action = Some(k);
+                    out.action_message = f.def.message.clone();
                 }
             }
         }
@@ -267,6 +279,21 @@ mod tests {
             assert_eq!(f.delay, Duration::from_millis(5));
             assert_eq!(f.action, None);
         }
+    }
+
+    #[test]
+    fn a_model_error_answers_instead_of_the_handler_with_its_own_message_if_it_gives_one() {
+        let plain = def(FaultKind::ModelError);
+        let f = evaluate(&[Fault::new(plain)], &CALL);
+        assert_eq!(f.action, Some(FaultKind::ModelError));
+        assert_eq!(f.action_message, None);
+        let mut own = def(FaultKind::ModelError);
+        own.message = Some("The system encountered an unexpected error during processing.".into());
+        let f = evaluate(&[Fault::new(own)], &CALL);
+        assert_eq!(
+            f.action_message.as_deref(),
+            Some("The system encountered an unexpected error during processing.")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What a firing fault does to a request instead of the handler's answer: an added delay, a
-//! throttling or unavailability error in the request's protocol, a truncated 200, a request
-//! that never answers, or a connection dropped without an answer.
+//! throttling or unavailability error in the request's protocol, a model's own failure (424,
+//! runtime invocations only), a truncated 200, a request that never answers, or a connection
+//! dropped without an answer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use http::StatusCode;
 use tokio::sync::Notify;
 
-use super::faults::{FaultKind, Firing};
+use super::faults::{FaultKind, Firing, MODEL_ERROR_MESSAGE};
 use super::wire::{self, ApiError, Protocol};
 
 /// How long a `hang` fault holds a request before dropping its connection.
@@ -44,6 +45,19 @@ pub(crate) async fn apply(
     let proto = call.proto;
     match kind {
         FaultKind::Latency | FaultKind::StreamError => None,
+        // Only an invocation has a model to fail; any other call answers normally.
+        FaultKind::ModelError if call.service != "bedrock-runtime" => None,
+        FaultKind::ModelError => Some(
+            ApiError::new(
+                StatusCode::FAILED_DEPENDENCY,
+                "ModelErrorException",
+                firing
+                    .action_message
+                    .as_deref()
+                    .unwrap_or(MODEL_ERROR_MESSAGE),
+            )
+            .render(proto, call.request_id),
+        ),
         FaultKind::Throttle => Some(throttle(proto, call.service).render(proto, call.request_id)),
         FaultKind::Unavailable => Some(unavailable(proto).render(proto, call.request_id)),
         FaultKind::Malformed => Some(malformed(proto, call.request_id)),

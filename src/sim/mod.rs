@@ -56,6 +56,7 @@ pub mod sigv4;
 mod state;
 mod stream;
 mod sts;
+mod tier;
 pub mod tokens;
 mod web_identity;
 pub mod wire;

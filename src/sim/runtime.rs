@@ -4,7 +4,7 @@
 //! Order of checks: model id shape → IAM (`bedrock:InvokeModel`, or
 //! `bedrock:InvokeModelWithResponseStream` for the streaming operations, on the profile and/or
 //! model ARN, SCPs first) → model resolvable in the region → lifecycle → on-demand support →
-//! streaming support → request body → model access (grants, Marketplace, use-case form, quota)
+//! streaming support → request body → service tier ([`super::tier`]) → model access (grants, Marketplace, use-case form, quota)
 //! → answer.
 
 use axum::response::Response;
@@ -18,12 +18,14 @@ use super::bedrock_rules::{
 use super::ctx::Ctx;
 use super::reply::{InvokeReply, Reply, latency_ms, reply, tokens_of};
 use super::scenario::{GrantStatus, InferenceMode, Lifecycle, Model};
+use super::tier;
 use super::wire::{ApiError, json_ok};
 
 const MODEL_ID_PATTERN: &str = "(arn:aws(-[^:]+)?:bedrock:[a-z0-9-]{1,20}:(([0-9]{12}:custom-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}/[a-z0-9]{12})|(:foundation-model/[a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|([0-9]{12}:provisioned-model/[a-z0-9]{12})))|([a-z0-9-]{1,63}[.]{1}[a-z0-9-]{1,63}([.:]?[a-z0-9-]{1,63}))|(([0-9a-zA-Z][_-]?)+)";
 
 const ACCESS_DENIED_MODEL: &str = "You don't have access to the model with the specified model ID.";
 const ACCOUNT_NOT_AUTHORIZED: &str = "Your account is not authorized to invoke this API operation.";
+const SUBSCRIPTION_PROCESSING: &str = "Your account is not authorized to access this model. Your AWS Marketplace subscription for this model is still being processed";
 
 /// The runtime operations; the streaming ones are authorized as their own IAM action.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,6 +51,11 @@ impl Op {
 
 fn validation(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, "ValidationException", message)
+}
+
+/// A 403 `AccessDeniedException`.
+fn denied(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "AccessDeniedException", message)
 }
 
 fn check_model_id(id: &str) -> Result<(), ApiError> {
@@ -125,27 +132,16 @@ fn admit<'s>(ctx: &'s Ctx, op: Op, raw_id: &str) -> Result<(&'s Model, bool), Ap
 fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
     match grant(ctx, model) {
         GrantStatus::Granted => Ok(()),
-        GrantStatus::Pending | GrantStatus::NotGranted => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            ACCESS_DENIED_MODEL,
-        )),
+        GrantStatus::Pending => Err(denied(SUBSCRIPTION_PROCESSING)),
+        GrantStatus::NotGranted => Err(denied(ACCESS_DENIED_MODEL)),
         GrantStatus::NotGrantedInRegion => Err(validation(ACCOUNT_NOT_AUTHORIZED)),
-        GrantStatus::NotAuthorizedLegacy => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "AccessDeniedException",
-            ACCOUNT_NOT_AUTHORIZED,
-        )),
+        GrantStatus::NotAuthorizedLegacy => Err(denied(ACCOUNT_NOT_AUTHORIZED)),
         GrantStatus::MarketplaceSubscriptionMissing => {
             for action in MARKETPLACE_ACTIONS {
                 if let Err((sentence, _)) = permission(ctx, action, "*") {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "AccessDeniedException",
-                        format!(
-                            "Model access is denied due to {sentence}. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 15 minutes."
-                        ),
-                    ));
+                    return Err(denied(format!(
+                        "Model access is denied due to {sentence}. Your AWS Marketplace subscription for this model cannot be completed at this time. If you recently fixed this issue, try again after 15 minutes."
+                    )));
                 }
             }
             // First invocation with the Marketplace permissions subscribes the account.
@@ -169,6 +165,10 @@ fn access(ctx: &Ctx, model: &Model) -> Result<(), ApiError> {
             "Too many tokens per day, please wait before trying again.",
         )),
         GrantStatus::AccountBlocked => Err(validation("Operation not allowed")),
+        GrantStatus::NotOffered => Err(denied(format!(
+            "{} is not available for this account. You can explore other available models on Amazon Bedrock. For additional access options, contact AWS Sales at https://aws.amazon.com/contact-us/sales-support/",
+            model.id
+        ))),
     }
 }
 
@@ -220,6 +220,7 @@ pub(crate) fn converse_reply(
     if max_tokens > u64::from(model.max_tokens) {
         return Err(max_tokens_error(model));
     }
+    tier::check(model, tier::from_converse(&req))?;
     access(ctx, model)?;
 
     let mut input = 3u64;
@@ -546,6 +547,7 @@ pub(crate) fn invoke_model_reply(
     {
         return Err(max_tokens_error(model));
     }
+    tier::check(model, tier::from_header(headers))?;
     access(ctx, model)?;
 
     let input = tokens_of(&String::from_utf8_lossy(body)).max(1);

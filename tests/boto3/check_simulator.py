@@ -476,6 +476,33 @@ def cases(c):
             lambda: c.invoke(role, "us-east-1", model, ANTHROPIC_BODY),
         )
 
+    @add("invoking_while_the_subscription_is_still_being_processed_says_so")
+    def _():
+        role = c.probe_role()
+        c.refused(
+            "invoke--model_access_pending--mp-agreement-being-created",
+            lambda: c.converse(role, "us-east-1", "anthropic.claude-sonnet-4-20250514-v1:0"),
+        )
+
+    @add("model_not_offered_to_the_account_is_refused_at_invocation_while_the_control_plane_says_authorized")
+    def _():
+        role = c.probe_role()
+        out = c.client("bedrock", role).get_foundation_model_availability(modelId="anthropic.claude-opus-4-7")
+        expect_eq(out.get("authorizationStatus"), "AUTHORIZED", "authorizationStatus")
+        expect_eq(out.get("regionAvailability"), "AVAILABLE", "regionAvailability")
+        c.refused(
+            "invoke--account_not_authorized--not-available-for-this-account",
+            lambda: c.converse(role, "us-east-1", "anthropic.claude-opus-4-7"),
+        )
+
+    @add("a_model_failing_in_itself_answers_424_model_error_exception")
+    def _():
+        role = c.probe_role()
+        c.refused(
+            "invoke--service_unavailable--model-error-tooluse",
+            lambda: c.converse(role, "us-east-1", "amazon.nova-pro-v1:0"),
+        )
+
     @add("model_granted_in_another_region_only_is_refused_with_account_not_authorized")
     def _():
         role = c.probe_role()

@@ -93,6 +93,26 @@ impl Reply {
         self
     }
 
+    /// A GetFoundationModel success for `model`, ACTIVE with no lifecycle dates. No verbatim
+    /// capture exists in the fixtures: the body follows the API reference's shape.
+    pub fn foundation_model(model: &str) -> Reply {
+        let body = serde_json::json!({"modelDetails": {
+            "modelArn": format!("arn:aws:bedrock:us-east-1::foundation-model/{model}"),
+            "modelId": model,
+            "providerName": "Anthropic",
+            "inputModalities": ["TEXT"],
+            "outputModalities": ["TEXT"],
+            "inferenceTypesSupported": ["ON_DEMAND"],
+            "modelLifecycle": {"status": "ACTIVE"},
+        }});
+        Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+            delay: None,
+        }
+    }
+
     /// A GetCallerIdentity success for `account`.
     pub fn caller_identity(account: &str) -> Reply {
         let mut r = Reply::from_fixture("credentials--ok--sts-getcalleridentity-user");
@@ -135,6 +155,9 @@ fn operation_of(method: &Method, uri: &Uri, body: &str) -> String {
     }
     if path.starts_with("/foundation-model-availability/") {
         return "GetFoundationModelAvailability".to_string();
+    }
+    if path.starts_with("/foundation-models/") {
+        return "GetFoundationModel".to_string();
     }
     if path.starts_with("/inference-profiles/") {
         return "GetInferenceProfile".to_string();
@@ -198,6 +221,7 @@ impl Replay {
             "Converse",
             vec![Reply::from_fixture("invoke--ok--converse-max-tokens")],
         );
+        r.script("GetFoundationModel", vec![Reply::foundation_model(MODEL)]);
         r
     }
 
@@ -307,6 +331,7 @@ pub fn settings() -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 

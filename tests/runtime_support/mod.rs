@@ -29,6 +29,7 @@ pub fn settings(interval: Duration) -> ProbeSettings {
         max_tokens: 1,
         expect: Expect::Allow,
         stream: false,
+        service_tier: None,
     }
 }
 
@@ -118,6 +119,7 @@ pub fn report(key: &TupleKey, layers: Vec<LayerResult>) -> ProbeReport {
         tokens: invoke_ran.then_some((9, 1)),
         invoke_ran,
         finished_at: SystemTime::now(),
+        lifecycle: None,
     }
 }
 

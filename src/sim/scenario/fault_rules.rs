@@ -30,17 +30,16 @@ pub(super) fn compile(defs: &[FaultDef], problems: &mut Vec<String>) -> Vec<Faul
                 "faults[{i}].latency: required for kind = \"latency\""
             ));
         }
-        if f.kind != FaultKind::StreamError {
-            for (key, set) in [
-                ("exception", f.exception.is_some()),
-                ("message", f.message.is_some()),
-            ] {
-                if set {
-                    problems.push(format!(
-                        "faults[{i}].{key}: only for kind = \"stream_error\""
-                    ));
-                }
-            }
+        if f.kind != FaultKind::StreamError && f.exception.is_some() {
+            problems.push(format!(
+                "faults[{i}].exception: only for kind = \"stream_error\""
+            ));
+        }
+        if !matches!(f.kind, FaultKind::StreamError | FaultKind::ModelError) && f.message.is_some()
+        {
+            problems.push(format!(
+                "faults[{i}].message: only for kind = \"stream_error\" or \"model_error\""
+            ));
         }
         if let Some(m) = &f.message
             && m.len() > 1024

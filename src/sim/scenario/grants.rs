@@ -15,7 +15,9 @@ use super::check::is_region;
 pub enum GrantStatus {
     /// Access works.
     Granted,
-    /// Access requested, being activated (agreement PENDING).
+    /// Access requested, being activated (agreement PENDING; invoke: AccessDeniedException
+    /// "Your account is not authorized to access this model. Your AWS Marketplace
+    /// subscription for this model is still being processed").
     Pending,
     /// No access (authorization NOT_AUTHORIZED; invoke: "You don't have access ...").
     NotGranted,
@@ -35,6 +37,10 @@ pub enum GrantStatus {
     DailyQuotaExhausted,
     /// Account blocked from the operation ("Operation not allowed").
     AccountBlocked,
+    /// The model is not offered to this account (invoke: AccessDeniedException "<model> is not
+    /// available for this account. … contact AWS Sales …"), while the control plane still
+    /// says AUTHORIZED and AVAILABLE.
+    NotOffered,
 }
 
 #[derive(Debug, Deserialize)]

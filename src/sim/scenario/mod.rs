@@ -21,7 +21,7 @@ mod identities;
 mod organization;
 
 pub use self::accounts::Account;
-pub use self::catalogue::{InferenceMode, Lifecycle, Model, Profile};
+pub use self::catalogue::{InferenceMode, Lifecycle, LifecycleDates, Model, Profile};
 pub use self::federation::{Cluster, Federation, OidcProvider, PodIdentityAssociation};
 pub use self::grants::GrantStatus;
 pub use self::identities::{Role, User};
