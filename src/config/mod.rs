@@ -181,45 +181,6 @@ impl Target {
             .unwrap_or("")
     }
 
-    /// The `account` of this target's tuple keys: the account of a many-account target's member,
-    /// "" otherwise (a target with one account needs none to tell its tuples apart).
-    pub fn tuple_account(&self) -> &str {
-        match self.accounts {
-            TargetAccounts::Member => self.role_account().unwrap_or(""),
-            _ => "",
-        }
-    }
-
-    /// The many-account definition, for a target written with `role_name`.
-    pub fn fleet(&self) -> Option<&Fleet> {
-        match &self.accounts {
-            TargetAccounts::Many(f) => Some(f),
-            _ => None,
-        }
-    }
-
-    /// The targets probed for this one: its members (one per account) for a many-account
-    /// target, else itself.
-    pub fn members(&self) -> Vec<&Target> {
-        match &self.accounts {
-            TargetAccounts::Many(f) => f.members.iter().collect(),
-            _ => vec![self],
-        }
-    }
-
-    /// The member of a many-account target that probes `account` (itself otherwise, or when no
-    /// member has that account).
-    pub fn member_for(&self, account: &str) -> &Target {
-        match &self.accounts {
-            TargetAccounts::Many(f) if !account.is_empty() => f
-                .members
-                .iter()
-                .find(|m| m.role_account() == Some(account))
-                .unwrap_or(self),
-            _ => self,
-        }
-    }
-
     /// Strings of this target that must never leave the process (redacted from every message,
     /// log line and output): the external id.
     pub fn secrets(&self) -> Vec<&str> {
