@@ -263,7 +263,16 @@ async fn model_access_then_lifecycle(
     )
     .await;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-    let lifecycle = tokio::time::timeout(remaining, lifecycles.get(ctx, creds))
+    // The lifecycle read is a Bedrock call of the account too: it waits for its slot.
+    let slot = async {
+        match (pacer, bedrock) {
+            (Some(p), Some((account, service))) => {
+                p.acquire(account, service, 1, ctx.deadline).await.is_ok()
+            }
+            _ => true,
+        }
+    };
+    let lifecycle = tokio::time::timeout(remaining, lifecycles.get_after(ctx, creds, slot))
         .await
         .ok();
     (layer, lifecycle)
