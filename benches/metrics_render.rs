@@ -86,6 +86,7 @@ fn populated() -> Metrics {
         }],
         targets,
         limits: Default::default(),
+        probe_endpoint: Default::default(),
     };
     let metrics = match Metrics::new() {
         Ok(m) => m,

@@ -3,6 +3,11 @@
 //!
 //! [`App`] is the state the HTTP handlers and the daemon share; it is generic over the probing
 //! ([`ProbeFn`]) and the configuration loader ([`Loader`]) so it can be tested with fakes.
+//!
+//! A (re)load never leaves the daemon half-applied: the file is read and validated, then the
+//! prober built, each in a task of its own (a panic in either is caught and reported as a
+//! failed reload), and only then is the scheduler swapped to the new configuration. Until
+//! then, the running configuration keeps running.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,10 +16,11 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Problem};
 use crate::discovery::Discoveries;
 use crate::metrics::Metrics;
 use crate::notify;
+use crate::ondemand::OnDemand;
 use crate::schedule::{ProbeFn, Scheduler};
 
 /// Reads and validates a configuration file.
@@ -32,6 +38,8 @@ pub struct Generation<P> {
 /// The running exporter: configuration, prober, scheduler and metrics.
 pub struct App<P: ProbeFn> {
     pub metrics: Arc<Metrics>,
+    /// The state of `/probe` (on-demand probes).
+    pub ondemand: OnDemand,
     config_path: PathBuf,
     loader: Loader,
     factory: ProberFactory<P>,
@@ -57,6 +65,7 @@ impl<P: ProbeFn> App<P> {
     ) -> Arc<App<P>> {
         Arc::new_cyclic(|me| App {
             scheduler: Scheduler::new(Arc::clone(&metrics)),
+            ondemand: OnDemand::new(Arc::clone(&metrics)),
             metrics,
             config_path,
             loader,
@@ -82,10 +91,21 @@ impl<P: ProbeFn> App<P> {
     }
 
     /// Applies a configuration: builds its prober, discovers the accounts of `accounts_from`
-    /// targets not discovered yet with these settings, and swaps the scheduler to it.
+    /// targets not discovered yet with these settings, and swaps the scheduler to it. A failure
+    /// is logged and the running configuration stays.
     pub async fn apply(&self, config: Config) {
+        if let Err(e) = self.try_apply(config).await {
+            tracing::error!(error = %e, "configuration not applied; keeping the running configuration");
+        }
+    }
+
+    /// Builds the prober for `config` (a panic is caught), then swaps the scheduler to both.
+    async fn try_apply(&self, config: Config) -> Result<(), ConfigError> {
         let config = Arc::new(config);
-        let prober = Arc::new((self.factory)(Arc::clone(&config)).await);
+        let prober = tokio::spawn((self.factory)(Arc::clone(&config)))
+            .await
+            .map_err(|e| self.failure("building the probers", e))?;
+        let prober = Arc::new(prober);
         let names: Vec<&str> = config.discovering().map(|(t, _)| t.name.as_str()).collect();
         self.discoveries.retain(&names);
         let first = config
@@ -97,8 +117,11 @@ impl<P: ProbeFn> App<P> {
             });
         futures::future::join_all(first).await;
         let resolved = Arc::new(self.resolve(&config));
-        self.scheduler
-            .start(Arc::clone(&resolved), Arc::clone(&prober));
+        let start = std::panic::AssertUnwindSafe(|| {
+            self.scheduler
+                .start(Arc::clone(&resolved), Arc::clone(&prober))
+        });
+        std::panic::catch_unwind(start).map_err(|p| self.failure("starting the schedule", p))?;
         let tuples = self.metrics.tuples.len();
         if let Ok(mut cur) = self.current.write() {
             *cur = Some(Arc::new(Generation {
@@ -113,6 +136,23 @@ impl<P: ProbeFn> App<P> {
         self.ready
             .store(self.scheduler.is_running(), Ordering::SeqCst);
         tracing::debug!(tuples_with_series = tuples, "configuration applied");
+        Ok(())
+    }
+
+    /// A panic while loading or applying the configuration, as the problem of a failed reload.
+    fn failure(&self, stage: &str, panic: impl Into<Panic>) -> ConfigError {
+        let what = panic.into().0;
+        ConfigError {
+            problems: vec![Problem {
+                file: self.config_path.clone(),
+                line: None,
+                target: None,
+                field: String::new(),
+                message: format!(
+                    "{stage} failed unexpectedly ({what}); this is a bug, please report it"
+                ),
+            }],
+        }
     }
 
     /// `config` with each discovering target's last known accounts.
@@ -184,38 +224,52 @@ impl<P: ProbeFn> App<P> {
     }
 
     /// Applies the first configuration (serialised with reloads, so a SIGHUP that arrives while
-    /// the first prober is being built cannot be overtaken).
-    pub async fn start(&self, config: Config) {
+    /// the first prober is being built cannot be overtaken). `Err` when it cannot be applied.
+    pub async fn start(&self, config: Config) -> Result<(), ConfigError> {
         let _serial = self.reload_lock.lock().await;
-        self.apply(config).await;
+        if let Err(e) = self.try_apply(config).await {
+            self.metrics.reload_result(false);
+            return Err(e);
+        }
         // systemd: READY=1 at the moment /-/ready turns 200 (still under the lock, so a reload's
         // RELOADING=1 cannot come first).
         if self.is_ready() {
             notify::ready(&self.status_line());
         }
+        Ok(())
     }
 
-    /// Reloads the configuration file. An invalid file keeps the running configuration and
-    /// sets `config_last_reload_successful` to 0.
+    /// Reads and validates the configuration file in a blocking task (a panic is caught).
+    async fn load_caught(&self) -> Result<Config, ConfigError> {
+        let (loader, path) = (self.loader, self.config_path.clone());
+        tokio::task::spawn_blocking(move || loader(&path))
+            .await
+            .map_err(|e| self.failure("reading the configuration", e))?
+    }
+
+    /// Reloads the configuration file. An invalid file, or one that cannot be applied, keeps
+    /// the running configuration and sets `config_last_reload_successful` to 0.
     pub async fn reload(&self) -> Result<(), ConfigError> {
         let _serial = self.reload_lock.lock().await;
         // systemd: RELOADING=1 now, READY=1 once the outcome is known (no-ops without a manager).
         notify::reloading();
-        let result = match self.load() {
+        let result = match self.load_caught().await {
             Ok(config) => {
                 let n = config.tuple_count();
-                self.apply(config).await;
-                tracing::info!(file = %self.config_path.display(), tuples = n, "configuration reloaded");
-                Ok(())
-            }
-            Err(e) => {
-                self.metrics.reload_result(false);
-                for p in &e.problems {
-                    tracing::error!(problem = %p, "configuration reload rejected; keeping the running configuration");
+                let applied = self.try_apply(config).await;
+                if applied.is_ok() {
+                    tracing::info!(file = %self.config_path.display(), tuples = n, "configuration reloaded");
                 }
-                Err(e)
+                applied
             }
+            Err(e) => Err(e),
         };
+        if let Err(e) = &result {
+            self.metrics.reload_result(false);
+            for p in &e.problems {
+                tracing::error!(problem = %p, "configuration reload rejected; keeping the running configuration");
+            }
+        }
         if self.is_ready() {
             let mut status = self.status_line();
             if let Err(e) = &result {
@@ -257,6 +311,11 @@ impl<P: ProbeFn> App<P> {
         self.current.read().ok().and_then(|c| c.clone())
     }
 
+    /// The running schedule's bound on probes in flight, which `/probe` shares.
+    pub fn probe_permits(&self) -> Option<Arc<tokio::sync::Semaphore>> {
+        self.scheduler.permits()
+    }
+
     /// True once a configuration is loaded and the scheduler runs.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
@@ -269,5 +328,30 @@ impl<P: ProbeFn> App<P> {
             stop.cancel();
         }
         self.scheduler.shutdown().await;
+    }
+}
+
+/// The text of a caught panic.
+struct Panic(String);
+
+impl From<tokio::task::JoinError> for Panic {
+    fn from(e: tokio::task::JoinError) -> Panic {
+        match e.try_into_panic() {
+            Ok(p) => Panic::from(p),
+            Err(e) => Panic(e.to_string()),
+        }
+    }
+}
+
+impl From<Box<dyn std::any::Any + Send>> for Panic {
+    fn from(p: Box<dyn std::any::Any + Send>) -> Panic {
+        let text = match p.downcast::<String>() {
+            Ok(s) => *s,
+            Err(p) => match p.downcast::<&'static str>() {
+                Ok(s) => (*s).to_string(),
+                Err(_) => "a panic".to_string(),
+            },
+        };
+        Panic(text)
     }
 }

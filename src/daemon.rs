@@ -40,6 +40,8 @@ pub enum DaemonError {
     Signal(#[source] std::io::Error),
     #[error("HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("the configuration {path} could not be applied:\n{error}\n")]
+    Start { path: PathBuf, error: ConfigError },
     #[error(transparent)]
     Web(#[from] WebError),
 }
@@ -182,11 +184,16 @@ async fn run_inner<P: ProbeFn>(
     let tuples = config.tuple_count();
     // The first configuration is applied in the background (building the prober may take a
     // moment) while signals are already handled.
+    let (start_failed, mut start_failure) = tokio::sync::oneshot::channel();
     let starter = {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
-            app.start(config).await;
-            tracing::info!(tuples, "scheduler started");
+            match app.start(config).await {
+                Ok(()) => tracing::info!(tuples, "scheduler started"),
+                Err(e) => {
+                    let _ = start_failed.send(e);
+                }
+            }
         })
     };
     let watchdog = spawn_watchdog(local, self_check, stop.clone());
@@ -197,6 +204,10 @@ async fn run_inner<P: ProbeFn>(
     let result = tokio::select! {
         _ = signals.until_stop(reload) => Ok(()),
         r = &mut server => server_ended(r),
+        Ok(error) = &mut start_failure => Err(DaemonError::Start {
+            path: opts.config_file.clone(),
+            error,
+        }),
     };
     notify::stopping();
     starter.abort();

@@ -2,7 +2,7 @@
 //! the results for Prometheus.
 //!
 //! A probe reads top to bottom: [`schedule`] → [`probe`] (pipeline and layers) → [`reason`]
-//! (classification) → [`metrics`] → [`http`]. [`sim`] is the bundled AWS simulator; the exporter's
+//! (classification) → [`metrics`] → [`http`]; [`ondemand`] bounds the probes `/probe` runs. [`sim`] is the bundled AWS simulator; the exporter's
 //! modules never import it.
 
 pub mod app;
@@ -17,6 +17,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model_id;
 pub mod notify;
+pub mod ondemand;
 pub mod probe;
 pub mod reason;
 pub mod schedule;

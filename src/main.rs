@@ -93,20 +93,66 @@ enum Command {
         output: DiagnoseOutput,
     },
     /// Run the bundled AWS simulator with the demo scenario and the daemon against it.
-    Demo,
+    Demo {
+        /// The simulator over HTTPS, with a CA made up at start that the daemon trusts through
+        /// AWS_CA_BUNDLE.
+        #[arg(long)]
+        tls: bool,
+    },
     /// Run the bundled AWS simulator alone.
     Simulate {
         /// Scenario file.
         #[arg(long, value_name = "PATH")]
         scenario: PathBuf,
-        /// Loopback address to listen on.
+        /// Loopback address to listen on; repeat it for several listeners (e.g. one per
+        /// service, set with AWS_ENDPOINT_URL_STS, _BEDROCK, _BEDROCK_RUNTIME).
         #[arg(long, default_value = "127.0.0.1:4566")]
-        listen: SocketAddr,
+        listen: Vec<SocketAddr>,
+        #[command(flatten)]
+        tls: SimTlsArgs,
         /// Write what the simulator saw (calls per operation, peak calls per second per account,
         /// AssumeRole per role and region) to this JSON file when it stops.
         #[arg(long = "counts-file", value_name = "PATH")]
         counts_file: Option<PathBuf>,
     },
+}
+
+/// `simulate`'s HTTPS flags.
+#[derive(Debug, clap::Args)]
+struct SimTlsArgs {
+    /// Serve HTTPS with a certificate signed by a CA made up at start (for 127.0.0.1, ::1,
+    /// localhost and sts./iam./bedrock./bedrock-runtime.localhost); the CA's PEM file is
+    /// printed, for AWS_CA_BUNDLE.
+    #[arg(long)]
+    tls: bool,
+    /// Where to write the made-up CA's certificate (default: a file in the temporary
+    /// directory, removed at exit).
+    #[arg(long = "tls.ca-file", value_name = "PATH", requires = "tls")]
+    ca_file: Option<PathBuf>,
+    /// Another name (DNS name or IP address) for the generated server certificate; repeatable.
+    #[arg(long = "tls.hostname", value_name = "NAME", requires = "tls")]
+    hostnames: Vec<String>,
+    /// Serve HTTPS with this certificate chain (PEM) instead of a made-up CA.
+    #[arg(long = "tls.cert-file", value_name = "PATH", requires = "key_file", conflicts_with_all = ["ca_file", "hostnames"])]
+    cert_file: Option<PathBuf>,
+    /// The private key (PEM) of --tls.cert-file.
+    #[arg(long = "tls.key-file", value_name = "PATH", requires = "cert_file")]
+    key_file: Option<PathBuf>,
+}
+
+impl SimTlsArgs {
+    fn options(&self) -> Option<sim::TlsOptions> {
+        if let (Some(cert), Some(key)) = (&self.cert_file, &self.key_file) {
+            return Some(sim::TlsOptions::Files {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
+        self.tls.then(|| sim::TlsOptions::Generate {
+            ca_file: self.ca_file.clone(),
+            hostnames: self.hostnames.clone(),
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -141,19 +187,29 @@ fn main() -> ExitCode {
         }
         Some(Command::Simulate {
             ref scenario,
-            listen,
+            ref listen,
+            ref tls,
             ref counts_file,
-        }) => exit_from(runtime().and_then(|rt| {
-            rt.block_on(sim::run_counting(scenario, listen, counts_file.as_deref()))
-                .context("AWS simulator")
-        })),
-        Some(Command::Demo) => match runtime().and_then(|rt| rt.block_on(demo(&cli))) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("bedrock-access-exporter demo: {e:#}");
-                ExitCode::FAILURE
+        }) => {
+            let options = sim::SimulateOptions {
+                scenario: scenario.clone(),
+                listen: listen.clone(),
+                tls: tls.options(),
+                counts_file: counts_file.clone(),
+            };
+            exit_from(
+                runtime().and_then(|rt| rt.block_on(sim::run(&options)).context("AWS simulator")),
+            )
+        }
+        Some(Command::Demo { tls }) => {
+            match runtime().and_then(|rt| rt.block_on(demo(&cli, tls))) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("bedrock-access-exporter demo: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         None => {
             let shard = match shard_of(&cli) {
                 Ok(s) => s,
@@ -196,12 +252,18 @@ enum DiagnoseOutput {
 
 /// Every problem of an invalid configuration file, on stderr.
 fn print_config_problems(path: &Path, e: &config::ConfigError) {
-    eprintln!(
-        "{}: invalid, {} problem(s):",
+    let text = format!(
+        "{}: invalid, {} problem(s):\n{e}\n",
         path.display(),
         e.problems.len()
     );
-    eprintln!("{e}");
+    write_quietly(&mut std::io::stderr().lock(), &text);
+}
+
+/// Writes `text`; a closed pipe (`check-config | head -1`) or a full disk ends the output
+/// quietly instead of panicking as `print!` would.
+fn write_quietly(out: &mut dyn std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// `diagnose`: load, select, probe now, print; exit 0 all pass, 1 any fail, 2 bad usage/config.
@@ -232,10 +294,11 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
         let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
         diagnose::diagnose(&prober, &tuples).await
     });
-    match output {
-        DiagnoseOutput::Text => print!("{}", diagnose::render::text(&result)),
-        DiagnoseOutput::Json => println!("{}", diagnose::render::json(&result)),
-    }
+    let text = match output {
+        DiagnoseOutput::Text => diagnose::render::text(&result),
+        DiagnoseOutput::Json => format!("{}\n", diagnose::render::json(&result)),
+    };
+    write_quietly(&mut std::io::stdout().lock(), &text);
     if result.passed {
         ExitCode::SUCCESS
     } else {
@@ -289,13 +352,14 @@ fn exit_from(r: anyhow::Result<()>) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match config::load(path) {
         Ok(cfg) => {
-            println!(
-                "{}: valid, {} target(s), {} tuple(s)",
+            let text = format!(
+                "{}: valid, {} target(s), {} tuple(s)\n{}",
                 path.display(),
                 cfg.targets.len(),
-                cfg.tuples().len()
+                cfg.tuples().len(),
+                cfg.describe_tuples()
             );
-            print!("{}", cfg.describe_tuples());
+            write_quietly(&mut std::io::stdout().lock(), &text);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -341,7 +405,7 @@ fn demo_no_proxy(existing: Option<&str>) -> String {
 
 /// `demo`: the simulator in-process with the demo scenario, and this binary as a child running
 /// the daemon against it. Signals are forwarded; exits with the child's status.
-async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
+async fn demo(cli: &Cli, sim_https: bool) -> anyhow::Result<ExitCode> {
     // The daemon child reads the same web configuration; a bad one stops the demo here.
     let tls = match &cli.web.config_file {
         Some(p) => web::WebState::load(Some(p), false)?.tls(),
@@ -354,18 +418,29 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
         .await
         .context("binding the simulator to a loopback port")?;
     let sim_addr = listener.local_addr().context("simulator address")?;
-    let stop = tokio_util::sync::CancellationToken::new();
-    let sim_task = tokio::spawn(sim::serve(
-        simulator,
-        listener,
-        stop.clone().cancelled_owned(),
-    ));
-
     let dir = std::env::temp_dir().join(format!(
         "bedrock-access-exporter-demo-{}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let sim_tls = if sim_https {
+        Some(sim::SimTls::generate(&[]).context("the simulator's certificate")?)
+    } else {
+        None
+    };
+    let ca_file = dir.join("simulator-ca.pem");
+    if let Some(pem) = sim_tls.as_ref().and_then(sim::SimTls::ca_pem) {
+        std::fs::write(&ca_file, pem).context("writing the simulator's CA certificate")?;
+    }
+    let sim_scheme = if sim_https { "https" } else { "http" };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let sim_task = tokio::spawn(sim::serve_with(
+        simulator,
+        listener,
+        sim_tls,
+        stop.clone().cancelled_owned(),
+    ));
+
     let config_path = dir.join("exporter.toml");
     let aws_config = dir.join("aws-config");
     let empty = dir.join("empty");
@@ -385,7 +460,7 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
                 LogFormat::Json => "json",
             }
         ))
-        .env("AWS_ENDPOINT_URL", format!("http://{sim_addr}"))
+        .env("AWS_ENDPOINT_URL", format!("{sim_scheme}://{sim_addr}"))
         .env("AWS_CONFIG_FILE", &aws_config)
         .env("AWS_SHARED_CREDENTIALS_FILE", &empty)
         .env("AWS_EC2_METADATA_DISABLED", "true")
@@ -402,6 +477,9 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     for v in AWS_CREDENTIAL_ENV {
         cmd.env_remove(v);
     }
+    if sim_https {
+        cmd.env("AWS_CA_BUNDLE", &ca_file);
+    }
     // The daemon must not outlive the demo, even one killed with SIGKILL. The parent-death
     // signal follows the spawning thread: this runs on the main thread (`block_on`).
     shutdown::die_with_parent(&mut cmd);
@@ -414,7 +492,13 @@ async fn demo(cli: &Cli) -> anyhow::Result<ExitCode> {
     println!("bedrock-access-exporter demo");
     println!("  metrics:   {scheme}://{web}/metrics");
     println!("  status:    {scheme}://{web}/");
-    println!("  simulator: http://{sim_addr} (AWS_ENDPOINT_URL)");
+    println!("  simulator: {sim_scheme}://{sim_addr} (AWS_ENDPOINT_URL)");
+    if sim_https {
+        println!(
+            "  CA:        {} (AWS_CA_BUNDLE; made up for this run)",
+            ca_file.display()
+        );
+    }
     println!("  config:    {}", config_path.display());
     println!("Stop with Ctrl-C.");
 

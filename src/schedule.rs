@@ -192,6 +192,8 @@ impl Drop for InFlight<'_> {
 struct Running {
     loops: CancellationToken,
     handles: Vec<JoinHandle<()>>,
+    /// The global bound on probes in flight (`[probe] concurrency`).
+    permits: Arc<Semaphore>,
 }
 
 /// Shared by the loops and probe tasks of all generations.
@@ -255,22 +257,22 @@ impl<P: ProbeFn> Scheduler<P> {
         if self.shared.shutdown.is_cancelled() {
             return;
         }
+        // Everything that could fail comes before anything shared changes.
+        let permits = config.defaults.concurrency.clamp(1, Semaphore::MAX_PERMITS);
+        let semaphore = Arc::new(Semaphore::new(permits));
+        let shard = self.shared.metrics.shard();
+        let keys: std::collections::HashSet<TupleKey> = config
+            .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
         if reloaded {
             self.shared.metrics.apply_config(&config);
         } else {
             self.shared.metrics.apply_tuples(&config);
         }
-        {
-            let shard = self.shared.metrics.shard();
-            let keys: std::collections::HashSet<TupleKey> = config
-                .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect();
-            self.shared.memory().retain(|k, _| keys.contains(k));
-        }
+        self.shared.memory().retain(|k, _| keys.contains(k));
         let loops = self.shared.shutdown.child_token();
-        let semaphore = Arc::new(Semaphore::new(config.defaults.concurrency.max(1)));
         let mut handles = Vec::new();
         for target in &config.targets {
             let target = Arc::new(target.clone());
@@ -282,10 +284,19 @@ impl<P: ProbeFn> Scheduler<P> {
                 loops.clone(),
             )));
         }
-        let previous = self.running().replace(Running { loops, handles });
+        let previous = self.running().replace(Running {
+            loops,
+            handles,
+            permits: semaphore,
+        });
         if let Some(prev) = previous {
             prev.loops.cancel();
         }
+    }
+
+    /// The bound on probes in flight of the running configuration, shared with `/probe`.
+    pub fn permits(&self) -> Option<Arc<Semaphore>> {
+        self.running().as_ref().map(|r| Arc::clone(&r.permits))
     }
 
     /// Whether a configuration is running.

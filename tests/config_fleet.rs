@@ -160,3 +160,64 @@ fn limits_are_read_and_checked() {
     assert!(fields.contains(&"limits.bedrock_per_second"), "{p:#?}");
     assert!(fields.contains(&"limits.burst"), "{p:#?}");
 }
+
+/// A many-account target written with 1,000 accounts, 5 regions and 11 models.
+fn wide(accounts: usize) -> String {
+    let accounts: Vec<String> = (0..accounts)
+        .map(|i| format!("\"{:012}\"", 200_000_000_000u64 + i as u64))
+        .collect();
+    let models: Vec<String> = (0..11).map(|i| format!("\"vendor.model-{i}\"")).collect();
+    format!(
+        "[[targets]]\nname = \"wide\"\nrole_name = \"prober\"\naccounts = [{}]\nregions = [\"us-east-1\", \"us-east-2\", \"us-west-2\", \"eu-west-1\", \"eu-central-1\"]\nmodels = [{}]\n",
+        accounts.join(", "),
+        models.join(", ")
+    )
+}
+
+#[test]
+fn written_accounts_count_toward_the_tuple_bound() {
+    // 1,000 accounts × 5 regions × 11 models = 55,000 tuples: one target, but over 50,000.
+    let p = problems(&wide(1_000));
+    assert!(
+        p.iter().any(|p| p.field == "targets"
+            && p.message.contains("55000")
+            && p.message.contains("50000")),
+        "{p:?}"
+    );
+    // 900 accounts (49,500 tuples) are within it.
+    let c = load(&wide(900)).expect("within the bound");
+    assert_eq!(c.tuple_count(), 49_500);
+}
+
+#[test]
+fn discovered_accounts_are_cut_to_the_tuple_bound() {
+    let text = r#"
+[[targets]]
+name = "fixed"
+role_arn = "arn:aws:iam::555555555555:role/bedrock-prober"
+regions = ["us-east-1"]
+models = ["anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text-express-v1"]
+
+[[targets]]
+name = "org"
+role_name = "bedrock-prober"
+accounts_from = { organization = true }
+regions = ["us-east-1", "eu-west-1"]
+models = ["m.a-v1", "m.b-v1", "m.c-v1", "m.d-v1", "m.e-v1"]
+"#;
+    let c = load(text).expect("valid");
+    // Discovery lists 6,000 accounts: 60,000 tuples of 10 each would pass the bound; the 2
+    // tuples of "fixed" come first, so 4,999 accounts (49,990 tuples) are kept.
+    let found: Vec<String> = (0..6_000)
+        .map(|i| format!("{:012}", 300_000_000_000u64 + i as u64))
+        .collect();
+    let resolved = c.with_discovered(|name| (name == "org").then(|| found.clone()));
+    assert_eq!(resolved.tuple_count(), 49_992);
+    let org = resolved.target("org").expect("org");
+    let kept = &org.fleet().expect("fleet").accounts;
+    assert_eq!(kept.len(), 4_999);
+    assert_eq!(kept[..], found[..4_999]);
+    // A list within the bound is kept whole.
+    let few = c.with_discovered(|name| (name == "org").then(|| found[..10].to_vec()));
+    assert_eq!(few.tuple_count(), 2 + 100);
+}

@@ -238,6 +238,7 @@ fn the_documented_examples_are_valid_and_say_the_same_in_toml_and_yaml() {
     assert_eq!(toml.defaults, yaml.defaults);
     assert_eq!(toml.sources, yaml.sources);
     assert_eq!(toml.targets, yaml.targets);
+    assert_eq!(toml.probe_endpoint, yaml.probe_endpoint);
     assert!(!toml.tuples().is_empty());
 }
 

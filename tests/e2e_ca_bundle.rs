@@ -1,85 +1,27 @@
 //! End to end: behind a TLS-inspecting proxy or a private VPC endpoint, AWS is reached over a
 //! certificate that only a private CA vouches for. Operators name that CA the way every AWS
-//! SDK and the CLI understand: `AWS_CA_BUNDLE`, or `ca_bundle` in the profile. Here an HTTPS
-//! front with a certificate from a CA made up by the test (rcgen) relays to the simulator,
-//! and the daemon is pointed at it with `AWS_ENDPOINT_URL=https://127.0.0.1:PORT`.
+//! SDK and the CLI understand: `AWS_CA_BUNDLE`, or `ca_bundle` in the profile, or they add it
+//! to the system's trust roots. Here the simulator serves HTTPS (`simulate --tls`) with a
+//! certificate from a CA it made up at start, and the daemon is pointed at it with
+//! `AWS_ENDPOINT_URL=https://127.0.0.1:PORT`; the simulator counts the handshakes it refused.
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use common::{Exporter, Metrics, Sim, repo};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use tokio_rustls::rustls;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// A certificate authority made up for the test, and a server certificate for 127.0.0.1
-/// signed by it.
-struct Pki {
-    ca_pem: String,
-    server_chain: Vec<CertificateDer<'static>>,
-    server_key: Vec<u8>,
-}
-
-fn made_up_ca(name: &str) -> Pki {
+/// A certificate authority made up by the test, which vouches for nothing the daemon talks to.
+fn another_ca() -> String {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params
         .distinguished_name
-        .push(DnType::CommonName, format!("{name} inspection CA"));
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
-        .expect("CA certificate");
-    let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("server params")
-        .signed_by(&server_key, &ca)
-        .expect("server certificate");
-    Pki {
-        ca_pem: ca.pem(),
-        server_chain: vec![server.der().clone()],
-        server_key: server_key.serialize_der(),
-    }
-}
-
-/// An HTTPS front on 127.0.0.1 that terminates TLS with `pki`'s server certificate and relays
-/// the plain bytes to `upstream`.
-fn https_front(pki: &Pki, upstream: SocketAddr) -> SocketAddr {
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("TLS versions")
-    .with_no_client_auth()
-    .with_single_cert(pki.server_chain.clone(), key)
-    .expect("server TLS config");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind front");
-    let addr = listener.local_addr().expect("front addr");
-    listener.set_nonblocking(true).expect("nonblocking");
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-                    }
-                });
-            }
-        });
-    });
-    addr
+        .push(DnType::CommonName, "other inspection CA");
+    CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
+        .expect("CA certificate")
+        .pem()
 }
 
 /// The demo's healthy target alone; its background probes are rare, `/probe` does the work.
@@ -150,17 +92,25 @@ fn refused_by_tls(m: &Metrics) -> bool {
         ) == Some(1.0)
 }
 
+/// TLS handshakes on the simulator's first listener that the client refused (it sent an
+/// alert: it does not trust the certificate), read on its second listener.
+fn refused_handshakes(sim: &Sim) -> f64 {
+    sim.counters(1)
+        .value(
+            "aws_simulator_tls_handshakes_total",
+            &[("listener", &sim.addr.to_string()), ("result", "refused")],
+        )
+        .unwrap_or(0.0)
+}
+
 #[test]
 fn a_private_ca_is_trusted_when_aws_ca_bundle_or_the_profile_names_it_and_only_then() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let sim = Sim::start_demo(dir.path());
-    let inspection = made_up_ca("corporate");
-    let front = https_front(&inspection, sim.addr);
-    let endpoint = format!("https://{front}");
-    let right = dir.path().join("corporate-ca.pem");
-    std::fs::write(&right, &inspection.ca_pem).expect("write CA");
+    let sim = Sim::start_tls(dir.path(), &repo("config/demo/scenario.toml"), 2);
+    let endpoint = sim.url();
+    let right = sim.ca_file.clone().expect("the simulator's CA");
     let wrong = dir.path().join("other-ca.pem");
-    std::fs::write(&wrong, made_up_ca("other").ca_pem).expect("write other CA");
+    std::fs::write(&wrong, another_ca()).expect("write other CA");
     let demo_aws_config = repo("config/demo/aws-config");
 
     // AWS_CA_BUNDLE names the CA: every layer passes over HTTPS.
@@ -195,6 +145,26 @@ fn a_private_ca_is_trusted_when_aws_ca_bundle_or_the_profile_names_it_and_only_t
             m.text
         );
     }
+    // The system's trust roots hold it (SSL_CERT_FILE replaces the platform's store): the
+    // same, without any bundle.
+    let (m, log) = probe(
+        &dir.path().join("system"),
+        &demo_aws_config,
+        &endpoint,
+        &[
+            ("AWS_CA_BUNDLE", ""),
+            ("SSL_CERT_FILE", &right.display().to_string()),
+        ],
+    );
+    for l in ["credentials", "assume_role", "model_access", "invoke"] {
+        assert_eq!(
+            layer(&m, l),
+            Some(1.0),
+            "{l} with the CA in the system roots\n{}\n{log}",
+            m.text
+        );
+    }
+    assert_eq!(refused_handshakes(&sim), 0.0, "no certificate refused yet");
 
     // AWS_CA_BUNDLE wins over the profile, as in the other SDKs: naming another CA, the
     // endpoint's certificate is refused, and the probe says network_error.
@@ -209,6 +179,8 @@ fn a_private_ca_is_trusted_when_aws_ca_bundle_or_the_profile_names_it_and_only_t
         "another CA in AWS_CA_BUNDLE\n{}\n{log}",
         m.text
     );
+    let refused = refused_handshakes(&sim);
+    assert!(refused >= 1.0, "the simulator saw no refused certificate");
 
     // Without any bundle only the system roots apply: refused too.
     let (m, log) = probe(
@@ -222,4 +194,5 @@ fn a_private_ca_is_trusted_when_aws_ca_bundle_or_the_profile_names_it_and_only_t
         !log.contains("BEGIN CERTIFICATE"),
         "certificates are not logged: {log}"
     );
+    assert!(refused_handshakes(&sim) > refused);
 }

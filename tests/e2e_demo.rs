@@ -410,17 +410,55 @@ fn demo_scenario_shows_every_failure_in_its_layer_with_its_reason() {
     drop(sim);
 }
 
+#[test]
+fn the_demo_over_https_tells_every_story_with_the_ca_it_made_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (demo, addr) = start_demo_with(dir.path(), &["--tls"]);
+    let exporter = Exporter { proc: demo, addr };
+    let m = exporter.scrape_until(
+        Duration::from_secs(90),
+        "every demo tuple probed once over HTTPS",
+        |m| m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 22,
+    );
+    let failed: Vec<String> = stories()
+        .iter()
+        .filter_map(|s| {
+            let wrong = check(&m, s);
+            (!wrong.is_empty()).then(|| format!("{} ({}): {}", s.says, s.target, wrong.join("; ")))
+        })
+        .collect();
+    assert!(failed.is_empty(), "{}\n{}", failed.join("\n"), m.text);
+    let out = exporter.proc.log_text();
+    let ca = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("CA:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(std::path::PathBuf::from);
+    assert!(
+        out.contains("simulator: https://127.0.0.1:"),
+        "the demo names its HTTPS simulator:\n{out}"
+    );
+    assert!(
+        ca.as_ref().is_some_and(
+            |p| std::fs::read_to_string(p).is_ok_and(|pem| pem.contains("BEGIN CERTIFICATE"))
+        ),
+        "the demo names the CA file it made up: {ca:?}\n{out}"
+    );
+}
+
 /// `demo` on a free loopback port, with its daemon ready.
 fn start_demo(dir: &std::path::Path) -> (common::Proc, std::net::SocketAddr) {
+    start_demo_with(dir, &[])
+}
+
+/// `demo` with `extra` arguments on a free loopback port, with its daemon ready.
+fn start_demo_with(dir: &std::path::Path, extra: &[&str]) -> (common::Proc, std::net::SocketAddr) {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", common::free_port())
         .parse()
         .expect("addr");
-    let demo = common::spawn(
-        dir,
-        "demo",
-        &["demo".into(), format!("--web.listen-address={addr}")],
-        &[],
-    );
+    let mut args = vec!["demo".to_string(), format!("--web.listen-address={addr}")];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let demo = common::spawn(dir, "demo", &args, &[]);
     common::wait_listening(addr, Duration::from_secs(30));
     let start = std::time::Instant::now();
     while common::http_get(&format!("http://{addr}/-/ready")).0 != 200 {

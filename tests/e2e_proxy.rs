@@ -273,8 +273,12 @@ fn outcomes(m: &Metrics) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn probed(m: &Metrics, tuples: usize) -> bool {
-    m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == tuples
+/// Every configured tuple (the exporter's own `_tuples` gauge) has been probed once.
+fn probed(m: &Metrics) -> bool {
+    let tuples = m
+        .value("bedrock_access_exporter_tuples", &[])
+        .unwrap_or(0.0) as usize;
+    tuples > 0 && m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == tuples
 }
 
 fn layer(m: &Metrics, target: &str, region: &str, layer: &str) -> Option<f64> {
@@ -311,10 +315,8 @@ fn probes_through_an_http_proxy_give_the_same_results_as_direct_calls() {
     );
 
     let limit = Duration::from_secs(90);
-    let d = direct.scrape_until(limit, "every demo tuple probed directly", |m| probed(m, 20));
-    let p = proxied.scrape_until(limit, "every demo tuple probed through the proxy", |m| {
-        probed(m, 20)
-    });
+    let d = direct.scrape_until(limit, "every demo tuple probed directly", probed);
+    let p = proxied.scrape_until(limit, "every demo tuple probed through the proxy", probed);
 
     for region in ["us-east-1", "us-west-2"] {
         for l in ["credentials", "assume_role", "model_access", "invoke"] {
@@ -410,7 +412,7 @@ fn no_proxy_listing_the_endpoint_and_https_proxy_alone_leave_an_http_endpoint_di
         ("NO_PROXY=127.0.0.1", &with_no_proxy),
         ("HTTPS_PROXY only", &with_https_proxy_only),
     ] {
-        let m = exporter.scrape_until(limit, name, |m| probed(m, 2));
+        let m = exporter.scrape_until(limit, name, probed);
         for region in ["us-east-1", "us-west-2"] {
             assert_eq!(
                 layer(&m, "healthy-claude", region, "invoke"),
@@ -449,9 +451,7 @@ fn a_proxy_that_refuses_connections_fails_credentials_with_a_transient_network_e
         &sim.url(),
         &proxy_env(&refused, &refused, ""),
     );
-    let m = exporter.scrape_until(Duration::from_secs(60), "both tuples probed", |m| {
-        probed(m, 2)
-    });
+    let m = exporter.scrape_until(Duration::from_secs(60), "both tuples probed", probed);
     for region in ["us-east-1", "us-west-2"] {
         let base = [("target", "healthy-claude"), ("aws_region", region)];
         assert_eq!(
@@ -496,9 +496,7 @@ fn an_https_endpoint_is_reached_through_a_connect_tunnel_of_https_proxy() {
         &endpoint,
         &proxy_env("", &url, ""),
     );
-    let m = exporter.scrape_until(Duration::from_secs(60), "both tuples probed", |m| {
-        probed(m, 2)
-    });
+    let m = exporter.scrape_until(Duration::from_secs(60), "both tuples probed", probed);
     let seen = proxy.seen();
     let tunnels: Vec<&Seen> = seen.iter().filter(|s| s.method == "CONNECT").collect();
     assert!(!tunnels.is_empty(), "no CONNECT seen: {seen:?}");
@@ -574,7 +572,7 @@ fn demo_keeps_a_proxy_of_the_users_shell_away_from_its_loopback_simulator() {
     let m = loop {
         let (status, body) = common::http_get(&format!("http://{addr}/metrics"));
         let m = Metrics::parse(&body);
-        if status == 200 && probed(&m, 20) {
+        if status == 200 && probed(&m) {
             break m;
         }
         assert!(

@@ -382,6 +382,78 @@ async fn a_large_exposition_streamed_in_chunks_arrives_whole() {
     r.stop().await;
 }
 
+#[tokio::test]
+async fn a_scraper_asking_for_gzip_gets_the_same_exposition_at_least_eight_times_smaller() {
+    let lines: String = (0..600)
+        .map(|i| format!("fleet us-east-1 model-{i:04}\n"))
+        .collect();
+    let r = Running::start(&lines, true).await;
+    for i in 0..600 {
+        r.app.metrics.record(all_passed(
+            &key("fleet", "us-east-1", &format!("model-{i:04}")),
+            true,
+        ));
+    }
+    let scrape = |encoding: Option<&'static str>| {
+        let mut request = r.client.get(format!("{}/metrics", r.base));
+        if let Some(e) = encoding {
+            request = request.header("Accept-Encoding", e);
+        }
+        async move {
+            let response = match request.send().await {
+                Ok(resp) => resp,
+                Err(e) => panic!("GET /metrics: {e}"),
+            };
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let (encoding, vary) = (header("content-encoding"), header("vary"));
+            let body = response.bytes().await.unwrap_or_default().to_vec();
+            (encoding, vary, body)
+        }
+    };
+
+    // As Prometheus asks: gzip, which decompresses to the exposition.
+    let (encoding, vary, gz) = scrape(Some("gzip")).await;
+    assert_eq!(encoding.as_deref(), Some("gzip"));
+    assert_eq!(vary.as_deref(), Some("Accept-Encoding"));
+    let mut text = String::new();
+    let read =
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz.as_slice()), &mut text);
+    assert!(read.is_ok(), "not a gzip stream: {read:?}");
+    let tuple_part = text
+        .find("# HELP bedrock_access_probe_success")
+        .map(|i| &text[i..]);
+    assert!(
+        tuple_part == Some(r.app.metrics.tuples.render().as_str()),
+        "decompressed body differs from the rendering"
+    );
+    assert!(
+        gz.len() * 8 <= text.len(),
+        "gzip body {} bytes for {} bytes of text",
+        gz.len(),
+        text.len()
+    );
+
+    // A client that does not ask, or refuses gzip, gets the text as it is.
+    for refused in [None, Some("identity"), Some("gzip;q=0, identity")] {
+        let (encoding, vary, plain) = scrape(refused).await;
+        assert_eq!(encoding, None, "{refused:?}");
+        assert_eq!(vary.as_deref(), Some("Accept-Encoding"));
+        let plain = String::from_utf8_lossy(&plain).into_owned();
+        assert_eq!(
+            samples(&plain, "bedrock_access_probe_success", &[]).len(),
+            600,
+            "{refused:?}"
+        );
+    }
+    r.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The status page `/` and `/api/v1/status`
 

@@ -12,6 +12,7 @@ use std::time::Duration;
 use config::{Map, Value, ValueKind};
 
 use super::ctx::Ctx;
+use super::limits::MAX_TUPLES;
 use super::locate::join;
 use super::values::{as_table, get_bool, get_list, get_positive_duration, get_string};
 use super::{Config, Target, TargetAccounts, rules};
@@ -383,6 +384,11 @@ fn discovery(
 }
 
 impl Target {
+    /// The (region, model) pairs probed in each of this target's accounts.
+    pub fn tuples_per_account(&self) -> usize {
+        self.regions.len().saturating_mul(self.models.len())
+    }
+
     /// The `account` of this target's tuple keys: the account of a many-account target's member,
     /// "" otherwise (a target with one account needs none to tell its tuples apart).
     pub fn tuple_account(&self) -> &str {
@@ -433,14 +439,36 @@ impl Config {
 
     /// This configuration with the accounts of each discovering target replaced by
     /// `accounts(target name)` (targets it answers `None` for keep theirs).
+    ///
+    /// Discovered accounts obey the same bound as written ones: the tuples of the whole
+    /// configuration stay within [`MAX_TUPLES`]; a discovered list that would pass it is cut
+    /// (its first accounts kept, in configuration order of the targets) and a warning logged.
     pub fn with_discovered(&self, accounts: impl Fn(&str) -> Option<Vec<String>>) -> Config {
         let mut out = self.clone();
-        for t in &mut out.targets {
-            if t.fleet().is_some_and(|f| f.discovery.is_some())
-                && let Some(list) = accounts(&t.name)
-            {
-                *t = with_accounts(t, list);
+        let discovers = |t: &Target| t.fleet().is_some_and(|f| f.discovery.is_some());
+        let answers: Vec<Option<Vec<String>>> = out
+            .targets
+            .iter()
+            .map(|t| discovers(t).then(|| accounts(&t.name)).flatten())
+            .collect();
+        // Targets whose accounts do not change here use their share first.
+        let mut left = out
+            .targets
+            .iter()
+            .zip(&answers)
+            .filter(|(_, a)| a.is_none())
+            .fold(MAX_TUPLES, |left, (t, _)| {
+                left.saturating_sub(t.tuples_per_account().saturating_mul(t.members().len()))
+            });
+        for (t, list) in out.targets.iter_mut().zip(answers) {
+            let Some(mut list) = list else { continue };
+            let per = t.tuples_per_account().max(1);
+            if list.len().saturating_mul(per) > left {
+                tracing::warn!(target = %t.name, found = list.len(), kept = left / per, limit = MAX_TUPLES, "discovered accounts would pass the configuration's tuple bound; keeping the first");
+                list.truncate(left / per);
             }
+            left -= list.len() * per;
+            *t = with_accounts(t, list);
         }
         out
     }

@@ -1,102 +1,45 @@
-//! `[limits]`: how fast the exporter may call AWS in one account, per service, across the whole
-//! fleet of replicas (each replica paces at its share, see `probe::pacing`).
+//! Upper bounds of everything a configuration can ask for, so that no file, valid-looking or
+//! hostile, can make the daemon use unbounded memory, time, file descriptors or money: the
+//! file's size and structure (checked before any parser builds a tree, `file` and `bounds`),
+//! and every number, duration, list and name (checked by validation and reported like every
+//! other problem, with file, line, target and field).
 //!
-//! The defaults stay well below AWS's documented quotas (sources in `docs/configuration.md`):
-//! STS answers 600 requests per second per account and Region, the exporter's default is 100
-//! per account over all Regions together; Bedrock's control-plane and runtime calls default to 10 per second
-//! per account.
+//! The bounds are far above what a real configuration needs; `docs/configuration.md` lists
+//! them.
 
-use config::{Map, Value, ValueKind};
+use std::time::Duration;
 
-use super::ctx::Ctx;
-use super::locate::join;
-use super::values::{as_table, get_bool, kind_name};
+/// Largest configuration file read, in bytes (a 5,000-target file is about 1.5 MiB).
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+/// Deepest nesting of tables and lists (a configuration needs 3: `targets[0].regions[0]`).
+pub const MAX_DEPTH: usize = 32;
+/// Most YAML nodes, counting every node an alias repeats (a 5,000-target file has about
+/// 150,000): a few hundred bytes of anchors and aliases cannot expand into billions of nodes.
+pub const MAX_YAML_NODES: u64 = 250_000;
 
-/// The pacing limits, per account and service, for the whole fleet.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limits {
-    /// STS calls (GetCallerIdentity, AssumeRole) per second in one calling account.
-    pub sts_per_second: f64,
-    /// Bedrock calls (control plane and runtime) per second in one target account.
-    pub bedrock_per_second: f64,
-    /// Slow an account down when AWS throttles it (halve its rate), and recover gradually.
-    pub adaptive: bool,
-}
+/// Most probes in flight at once (`concurrency`).
+pub const MAX_CONCURRENCY: u64 = 1024;
+/// Most output tokens of the minimal invocation (`max_tokens`).
+pub const MAX_MAX_TOKENS: u64 = 4096;
+/// Longest `interval`.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Longest `timeout`.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Longest `invoke_interval`.
+pub const MAX_INVOKE_INTERVAL: Duration = Duration::from_secs(7 * 24 * 3600);
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            sts_per_second: 100.0,
-            bedrock_per_second: 10.0,
-            adaptive: true,
-        }
-    }
-}
+/// Most `[[targets]]`.
+pub const MAX_TARGETS: usize = 5_000;
+/// Most `[[sources]]`.
+pub const MAX_SOURCES: usize = 256;
+/// Most regions of one target.
+pub const MAX_REGIONS: usize = 64;
+/// Most models of one target.
+pub const MAX_MODELS: usize = 1_000;
+/// Most (target, account, region, model) tuples in all (written and discovered accounts).
+pub const MAX_TUPLES: usize = 50_000;
+/// Longest target or source name, in characters (it becomes a label value and a table row).
+pub const MAX_NAME_CHARS: usize = 128;
 
-const KEYS: [&str; 3] = ["sts_per_second", "bedrock_per_second", "adaptive"];
-/// The highest rate accepted (well above any AWS quota; a typo guard).
-const MAX_RATE: f64 = 10_000.0;
-
-/// Reads `[limits]`, reporting every problem; the defaults where a key is not written.
-pub fn limits(ctx: &mut Ctx<'_>, root: &Map<String, Value>) -> Limits {
-    let mut out = Limits::default();
-    let Some(v) = root.get("limits") else {
-        return out;
-    };
-    let Some(t) = as_table(ctx, v, "limits", "a table ([limits])") else {
-        return out;
-    };
-    ctx.unknown_keys(t, "limits", None, &KEYS);
-    if let Some(v) = t.get("sts_per_second")
-        && let Some(r) = rate(ctx, v, "limits.sts_per_second")
-    {
-        out.sts_per_second = r;
-    }
-    if let Some(v) = t.get("bedrock_per_second")
-        && let Some(r) = rate(ctx, v, "limits.bedrock_per_second")
-    {
-        out.bedrock_per_second = r;
-    }
-    if let Some(v) = t.get("adaptive")
-        && let Some(b) = get_bool(ctx, v, &join("limits", "adaptive"), None)
-    {
-        out.adaptive = b;
-    }
-    out
-}
-
-fn rate(ctx: &mut Ctx<'_>, v: &Value, path: &str) -> Option<f64> {
-    let r = match &v.kind {
-        ValueKind::I64(n) => *n as f64,
-        ValueKind::U64(n) => *n as f64,
-        ValueKind::Float(f) => *f,
-        ValueKind::String(s) => match s.trim().parse::<f64>() {
-            Ok(f) => f,
-            Err(_) => {
-                ctx.report(
-                    path,
-                    None,
-                    format!("{s:?} is not a number of calls per second"),
-                );
-                return None;
-            }
-        },
-        other => {
-            ctx.report(
-                path,
-                None,
-                format!("expected calls per second, found {}", kind_name(other)),
-            );
-            return None;
-        }
-    };
-    if !(r.is_finite() && r > 0.0 && r <= MAX_RATE) {
-        ctx.report(
-            path,
-            None,
-            format!("{r} is out of range: more than 0 and at most {MAX_RATE} calls per second"),
-        );
-        return None;
-    }
-    Some(r)
-}
+/// Most `/probe` requests answered at once (`[probe_endpoint] max_in_flight`).
+pub const MAX_PROBE_IN_FLIGHT: u64 = 256;

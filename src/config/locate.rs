@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use super::limits::MAX_DEPTH;
+
 /// A syntax error found while reading the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
@@ -59,7 +61,15 @@ impl Locator {
             }]);
         }
         let mut loc = Locator::default();
-        walk_toml_table(&mut loc, &index, "", doc.get_ref());
+        // The parser bounds nesting itself (at about 80 levels); a configuration needs 3.
+        walk_toml_table(&mut loc, &index, "", doc.get_ref(), 0).map_err(|line| {
+            vec![SyntaxError {
+                line: Some(line),
+                message: format!(
+                    "the TOML nests tables and arrays more than {MAX_DEPTH} levels deep here; a configuration needs 3, so it is not read"
+                ),
+            }]
+        })?;
         Ok(loc)
     }
 
@@ -135,17 +145,21 @@ fn yaml_key(s: &str) -> Option<String> {
     Some(key)
 }
 
+/// Records the keys of `table` (nested `depth` levels deep); `Err(line)` of the first table or
+/// array nested deeper than [`MAX_DEPTH`].
 fn walk_toml_table(
     loc: &mut Locator,
     index: &LineIndex,
     prefix: &str,
     table: &toml::de::DeTable<'_>,
-) {
+    depth: usize,
+) -> Result<(), usize> {
     for (key, value) in table {
         let path = join(prefix, key.get_ref());
         loc.record(path.clone(), index.line(key.span().start));
-        walk_toml_value(loc, index, &path, value);
+        walk_toml_value(loc, index, &path, value, depth + 1)?;
     }
+    Ok(())
 }
 
 fn walk_toml_value(
@@ -153,18 +167,27 @@ fn walk_toml_value(
     index: &LineIndex,
     path: &str,
     value: &toml::Spanned<toml::de::DeValue<'_>>,
-) {
+    depth: usize,
+) -> Result<(), usize> {
+    let nested = matches!(
+        value.get_ref(),
+        toml::de::DeValue::Table(_) | toml::de::DeValue::Array(_)
+    );
+    if nested && depth > MAX_DEPTH {
+        return Err(index.line(value.span().start));
+    }
     match value.get_ref() {
-        toml::de::DeValue::Table(t) => walk_toml_table(loc, index, path, t),
+        toml::de::DeValue::Table(t) => walk_toml_table(loc, index, path, t, depth)?,
         toml::de::DeValue::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 let item_path = format!("{path}[{i}]");
                 loc.record(item_path.clone(), index.line(item.span().start));
-                walk_toml_value(loc, index, &item_path, item);
+                walk_toml_value(loc, index, &item_path, item, depth + 1)?;
             }
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// `a` + `b` → `a.b`; `""` + `b` → `b`.
@@ -234,6 +257,23 @@ mod tests {
         assert_eq!(loc.exact("targets[1].role_arn"), Some(7));
         assert_eq!(loc.exact("targets[1].models[1]"), Some(10));
         assert_eq!(loc.exact("sources[0].profile"), Some(13));
+    }
+
+    #[test]
+    fn toml_nested_deeper_than_the_limit_is_refused_with_its_line() {
+        let deep = format!(
+            "a = {}{}\n",
+            "[".repeat(MAX_DEPTH + 2),
+            "]".repeat(MAX_DEPTH + 2)
+        );
+        let errs = Locator::toml(&format!("[probe]\n{deep}")).expect_err("too deep");
+        assert_eq!(errs[0].line, Some(2), "{errs:?}");
+        let ok = format!(
+            "a = {}{}\n",
+            "[".repeat(MAX_DEPTH - 1),
+            "]".repeat(MAX_DEPTH - 1)
+        );
+        assert!(Locator::toml(&ok).is_ok());
     }
 
     #[test]

@@ -7,7 +7,14 @@
 //! - `build`: the walk over the raw tree that checks every value and collects every problem,
 //!   one section at a time: `settings` (`[probe]` and each target's settings), `sources`,
 //!   `targets`; `ctx` collects and locates the problems, `values` reads typed values.
-//! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names.
+//! - `rules`: the syntax of role ARNs, account ids, regions, external ids, session names, and
+//!   names (targets, sources) free of control, bidirectional and zero-width characters.
+//! - `limits`: the upper bound of every setting, list and name, and of the file itself; `file`
+//!   reads only a regular file up to that size; `bounds` checks a YAML file's depth and alias
+//!   expansion on its event stream before anything builds a tree from it.
+//! - `endpoint`: `[probe_endpoint]`, the settings of `GET /probe`.
+//! - `pacing`: `[limits]`, how fast the exporter may call AWS per account and service.
+//! - `fleet`: many-account targets (`accounts`, `accounts_from`) and their expansion.
 //!
 //! Choices where `docs/configuration.md` is silent (also documented in `config/example.toml`):
 //! - Environment overrides address list entries by 0-based index or by name
@@ -29,21 +36,26 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
+mod bounds;
 mod build;
 mod ctx;
+mod endpoint;
 mod env;
+mod file;
 pub mod fleet;
-mod limits;
+pub mod limits;
 mod locate;
+mod pacing;
 mod rules;
 mod settings;
 mod sources;
 mod targets;
 mod values;
 
+pub use endpoint::ProbeEndpoint;
 pub use env::PREFIX as ENV_PREFIX;
 pub use fleet::{Discovery, Fleet};
-pub use limits::Limits;
+pub use pacing::Limits;
 pub use settings::{MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
 pub use sources::DEFAULT_SOURCE;
 
@@ -209,6 +221,8 @@ pub struct Config {
     pub targets: Vec<Target>,
     /// `[limits]`: calls per second per account and service.
     pub limits: Limits,
+    /// `[probe_endpoint]`.
+    pub probe_endpoint: ProbeEndpoint,
 }
 
 /// One problem found in a configuration file.
@@ -344,38 +358,25 @@ pub fn load_with_env(
     path: &Path,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let why = match e.kind() {
-            std::io::ErrorKind::NotFound => "the configuration file does not exist".to_string(),
-            std::io::ErrorKind::PermissionDenied => {
-                "the configuration file cannot be read: permission denied".to_string()
-            }
-            _ => format!("the configuration file cannot be read: {e}"),
-        };
-        ConfigError::single(path, None, why)
-    })?;
-    let text = match String::from_utf8(bytes) {
-        Ok(t) => t,
-        Err(e) => {
-            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-            return Err(ConfigError::single(
-                path,
-                Some(line),
-                "the file is not UTF-8 text (is it a configuration file?)",
-            ));
-        }
-    };
+    let text = file::read(path)?;
     load_str(path, &text, Format::from_path(path), env)
 }
 
 /// Parses and validates `text` as if it were the file at `path` (which is used in messages only).
+/// A text larger than [`limits::MAX_FILE_BYTES`], or YAML nested or expanding beyond the
+/// limits, is refused before anything parses it into a tree.
 pub fn load_str(
     path: &Path,
     text: &str,
     format: Format,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, ConfigError> {
+    if text.len() > limits::MAX_FILE_BYTES {
+        return Err(ConfigError::single(path, None, file::too_large()));
+    }
+    if format == Format::Yaml {
+        bounds::check_yaml(text).map_err(|e| ConfigError::single(path, e.line, e.message))?;
+    }
     let locator = match format {
         Format::Toml => locate::Locator::toml(text).map_err(|errors| ConfigError {
             problems: errors

@@ -1,6 +1,9 @@
-//! The syntax rules of single values: role ARNs, account ids, region names, external ids and
-//! session names. Each check returns `Err(message)` with a message that never echoes the value
-//! itself when the value may be secret (the external id).
+//! The syntax rules of single values: role ARNs, account ids, region names, external ids,
+//! session names, model ids, and the names of targets and sources. Each check returns
+//! `Err(message)` with a message that never echoes the value itself when the value may be secret
+//! (the external id).
+
+use super::limits::MAX_NAME_CHARS;
 
 /// Partitions whose IAM role ARNs are accepted.
 const PARTITIONS: [&str; 7] = [
@@ -211,13 +214,82 @@ pub fn session_name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A model or inference-profile id: non-empty, without whitespace.
+/// What an invisible or text-reordering character is, if `c` is one: bidirectional formatting
+/// (which reorders what follows it, e.g. U+202E RIGHT-TO-LEFT OVERRIDE), zero-width, or
+/// another formatting character that renders as nothing. Such characters make two different
+/// names look alike, or one name look like another, on the status page and in label values.
+pub fn invisible(c: char) -> Option<&'static str> {
+    match u32::from(c) {
+        0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069 => {
+            Some("a bidirectional formatting character")
+        }
+        0x200B..=0x200D | 0x2060 | 0xFEFF | 0x180E => Some("a zero-width character"),
+        0x00AD
+        | 0x034F
+        | 0x115F
+        | 0x1160
+        | 0x17B4
+        | 0x17B5
+        | 0x0600..=0x0605
+        | 0x06DD
+        | 0x070F
+        | 0x08E2
+        | 0x2028
+        | 0x2029
+        | 0x2061..=0x2064
+        | 0x206A..=0x206F
+        | 0x3164
+        | 0xFE00..=0xFE0F
+        | 0xFFA0
+        | 0xFFF9..=0xFFFB
+        | 0x110BD
+        | 0x110CD
+        | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF => Some("an invisible formatting character"),
+        _ => None,
+    }
+}
+
+/// A control or invisible character of `value`, described, if it has one.
+fn hidden_char(value: &str) -> Option<String> {
+    value.chars().find_map(|c| {
+        let what = if c.is_control() {
+            Some("a control character")
+        } else {
+            invisible(c)
+        };
+        what.map(|w| format!("contains {w} (U+{:04X})", u32::from(c)))
+    })
+}
+
+/// The name of a target or a source (it becomes a label value and a row of the status page):
+/// at most [`MAX_NAME_CHARS`] characters, none of them a control, bidirectional formatting or
+/// zero-width character. The caller checks that it is not empty.
+pub fn name(value: &str) -> Result<(), String> {
+    let len = value.chars().count();
+    if len > MAX_NAME_CHARS {
+        return Err(format!(
+            "is {len} characters long; names have at most {MAX_NAME_CHARS}"
+        ));
+    }
+    if let Some(why) = hidden_char(value) {
+        return Err(format!(
+            "{why}, which would disguise the name on the status page and in label values"
+        ));
+    }
+    Ok(())
+}
+
+/// A model or inference-profile id: non-empty, without whitespace or invisible characters.
 pub fn model_id(value: &str) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err("a model id is empty".to_string());
     }
     if value.chars().any(char::is_whitespace) {
         return Err(format!("{value:?} contains whitespace; model ids never do"));
+    }
+    if let Some(why) = hidden_char(value) {
+        return Err(format!("{value:?} {why}; model ids never do"));
     }
     if value.len() > 2048 {
         return Err("a model id is longer than 2048 characters".to_string());
@@ -325,6 +397,26 @@ mod tests {
         assert!(session_name("a").is_err());
         assert!(session_name(&"a".repeat(65)).is_err());
         assert!(session_name("with/slash").is_err());
+    }
+
+    #[test]
+    fn names_that_would_disguise_a_row_are_rejected() {
+        assert_eq!(name("prod inference (eu)"), Ok(()));
+        assert_eq!(name("produção-東京"), Ok(()));
+        for bad in [
+            "prod\u{202E}gnirts",
+            "prod\u{200B}",
+            "a\u{2066}b\u{2069}",
+            "tab\there",
+            "bell\u{7}",
+            "\u{FEFF}prod",
+            "soft\u{AD}hyphen",
+        ] {
+            assert!(name(bad).is_err(), "{bad:?}");
+        }
+        assert!(name(&"n".repeat(MAX_NAME_CHARS)).is_ok());
+        assert!(name(&"n".repeat(MAX_NAME_CHARS + 1)).is_err());
+        assert!(model_id("anthropic.claude\u{200D}-v1").is_err());
     }
 
     #[test]

@@ -6,6 +6,9 @@ use std::time::Duration;
 use config::{Map, Value};
 
 use super::ctx::Ctx;
+use super::limits::{
+    MAX_CONCURRENCY, MAX_INTERVAL, MAX_INVOKE_INTERVAL, MAX_MAX_TOKENS, MAX_TIMEOUT,
+};
 use super::locate::join;
 use super::values::{
     as_table, get_bool, get_duration, get_enum, get_positive_duration, get_string, get_uint,
@@ -115,8 +118,14 @@ fn parse(
         let path = path.as_str();
         match key {
             "interval" => p.interval = interval(ctx, v, path, target),
-            "timeout" => p.timeout = get_positive_duration(ctx, v, path, target),
-            "invoke_interval" => p.invoke_interval = get_positive_duration(ctx, v, path, target),
+            "timeout" => {
+                p.timeout = get_positive_duration(ctx, v, path, target)
+                    .and_then(|d| at_most(ctx, d, MAX_TIMEOUT, path, target));
+            }
+            "invoke_interval" => {
+                p.invoke_interval = get_positive_duration(ctx, v, path, target)
+                    .and_then(|d| at_most(ctx, d, MAX_INVOKE_INTERVAL, path, target));
+            }
             "session_duration" => p.session_duration = session_duration(ctx, v, path, target),
             "concurrency" => p.concurrency = concurrency(ctx, v, path, target),
             "max_tokens" => p.max_tokens = max_tokens(ctx, v, path, target),
@@ -136,6 +145,25 @@ fn fmt_d(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
+/// `d`, or `None` (reported) when it is longer than `max`.
+fn at_most(
+    ctx: &mut Ctx<'_>,
+    d: Duration,
+    max: Duration,
+    path: &str,
+    target: Option<&str>,
+) -> Option<Duration> {
+    if d > max {
+        ctx.report(
+            path,
+            target,
+            format!("{} is above the maximum of {}", fmt_d(d), fmt_d(max)),
+        );
+        return None;
+    }
+    Some(d)
+}
+
 fn interval(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<Duration> {
     let d = get_duration(ctx, v, path, target)?;
     if d < MIN_INTERVAL {
@@ -146,7 +174,7 @@ fn interval(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> O
         );
         return None;
     }
-    Some(d)
+    at_most(ctx, d, MAX_INTERVAL, path, target)
 }
 
 fn session_duration(
@@ -172,26 +200,40 @@ fn session_duration(
 
 fn concurrency(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<usize> {
     let n = get_uint(ctx, v, path, target)?;
-    match usize::try_from(n) {
-        Ok(0) => ctx.report(path, target, "must be at least 1 (0 would never probe)"),
-        Ok(n) => return Some(n),
-        Err(_) => ctx.report(path, target, format!("{n} is too large")),
+    if n == 0 {
+        ctx.report(path, target, "must be at least 1 (0 would never probe)");
+        return None;
     }
-    None
+    if n > MAX_CONCURRENCY {
+        ctx.report(
+            path,
+            target,
+            format!("{n} is above the maximum of {MAX_CONCURRENCY} probes in flight"),
+        );
+        return None;
+    }
+    usize::try_from(n).ok()
 }
 
 fn max_tokens(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<u32> {
     let n = get_uint(ctx, v, path, target)?;
-    match u32::try_from(n) {
-        Ok(0) => ctx.report(
+    if n == 0 {
+        ctx.report(
             path,
             target,
             "must be at least 1 (the minimal invocation asks for one output token)",
-        ),
-        Ok(n) => return Some(n),
-        Err(_) => ctx.report(path, target, format!("{n} is too large")),
+        );
+        return None;
     }
-    None
+    if n > MAX_MAX_TOKENS {
+        ctx.report(
+            path,
+            target,
+            format!("{n} is above the maximum of {MAX_MAX_TOKENS} output tokens"),
+        );
+        return None;
+    }
+    u32::try_from(n).ok()
 }
 
 fn session_name(ctx: &mut Ctx<'_>, v: &Value, path: &str, target: Option<&str>) -> Option<String> {

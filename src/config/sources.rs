@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use config::{Map, Value, ValueKind};
 
 use super::ctx::Ctx;
+use super::limits::MAX_SOURCES;
 use super::locate::join;
 use super::values::{as_array, as_table, get_string, kind_name};
 use super::{Source, rules};
@@ -50,6 +51,16 @@ pub fn sources(ctx: &mut Ctx<'_>, root: &Map<String, Value>) -> Sources {
         return out;
     };
     out.written = !items.is_empty();
+    if items.len() > MAX_SOURCES {
+        ctx.report(
+            "sources",
+            None,
+            format!(
+                "{} sources are configured, more than the maximum of {MAX_SOURCES}",
+                items.len()
+            ),
+        );
+    }
     for (i, item) in items.iter().enumerate() {
         let path = format!("sources[{i}]");
         if let Some(t) = as_table(ctx, item, &path, "a table ([[sources]])") {
@@ -95,6 +106,10 @@ fn source_name(ctx: &mut Ctx<'_>, t: &Map<String, Value>, name_path: &str) -> Op
     let name = get_string(ctx, v, name_path, None)?;
     if name.trim().is_empty() {
         ctx.report(name_path, None, "is empty");
+        return None;
+    }
+    if let Err(m) = rules::name(&name) {
+        ctx.report(name_path, None, m);
         return None;
     }
     Some(name)

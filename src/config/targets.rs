@@ -7,6 +7,7 @@ use std::time::Duration;
 use config::{Map, Value, ValueKind};
 
 use super::ctx::Ctx;
+use super::limits::{MAX_MODELS, MAX_REGIONS, MAX_TARGETS};
 use super::locate::join;
 use super::settings::{SETTINGS_KEYS, target_settings};
 use super::sources::{DEFAULT_SOURCE, Sources};
@@ -66,6 +67,17 @@ pub fn targets(
             "no targets are configured; add at least one [[targets]] with a name, regions and models",
         );
     }
+    if items.len() > MAX_TARGETS {
+        ctx.report(
+            "targets",
+            None,
+            format!(
+                "{} targets are configured, more than the maximum of {MAX_TARGETS}",
+                items.len()
+            ),
+        );
+        return Targets::default();
+    }
     let mut keys: Vec<&str> = TARGET_OWN_KEYS.to_vec();
     keys.extend(SETTINGS_KEYS);
     let with = Context {
@@ -119,8 +131,24 @@ fn target(
     out.uses_default_source |= source.as_deref() == Some(DEFAULT_SOURCE);
     let role = fleet::role_spec(ctx, t, path, tname, &mut target_ok);
     let external_id = external_id(ctx, t, path, tname, role.has_role);
-    let regions = string_list(ctx, t, path, "regions", tname, "region", rules::region);
-    let models = string_list(ctx, t, path, "models", tname, "model id", rules::model_id);
+    let regions = string_list(
+        ctx,
+        t,
+        path,
+        ("regions", MAX_REGIONS),
+        tname,
+        "region",
+        rules::region,
+    );
+    let models = string_list(
+        ctx,
+        t,
+        path,
+        ("models", MAX_MODELS),
+        tname,
+        "model id",
+        rules::model_id,
+    );
     let settings = target_settings(
         ctx,
         t,
@@ -170,8 +198,8 @@ fn target_name(ctx: &mut Ctx<'_>, t: &Map<String, Value>, name_path: &str) -> Op
             "is empty; every target needs a unique name",
         );
         None
-    } else if n.chars().any(char::is_control) {
-        ctx.report(name_path, None, "contains a control character");
+    } else if let Err(m) = rules::name(&n) {
+        ctx.report(name_path, None, m);
         None
     } else {
         Some(n)
@@ -243,12 +271,12 @@ fn external_id(
     external_id
 }
 
-/// A required, non-empty list of distinct values that each pass `check`.
+/// A required, non-empty list of at most `max` distinct values that each pass `check`.
 fn string_list(
     ctx: &mut Ctx<'_>,
     t: &Map<String, Value>,
     prefix: &str,
-    key: &str,
+    (key, max): (&str, usize),
     target: Option<&str>,
     what: &str,
     check: fn(&str) -> Result<(), String>,
@@ -258,6 +286,16 @@ fn string_list(
         ctx.report(&path, target, format!("missing: list at least one {what}"));
         return None;
     };
+    if let ValueKind::Array(a) = &v.kind
+        && a.len() > max
+    {
+        ctx.report(
+            &path,
+            target,
+            format!("lists {} values, more than the maximum of {max}", a.len()),
+        );
+        return None;
+    }
     let items = get_list(ctx, v, &path, target)?;
     let mut ok = true;
     if items.is_empty() && matches!(v.kind, ValueKind::Array(ref a) if a.is_empty()) {

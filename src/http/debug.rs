@@ -2,27 +2,29 @@
 //! [`TupleLayers`] view with its call, outcome and duration, and for a failure the reason and
 //! class, AWS's evidence (error code, HTTP status, request id, redacted message) and the
 //! one-line fix of [`crate::fix`]; layers not attempted say whether they were not reached or
-//! turned off.
+//! turned off; an invoke result reused from an earlier probe says where it comes from.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::config::{Config, Expect, Target, TupleKey};
 use crate::fix::FixContext;
 use crate::layer_view::{LayerState, LayerView, TupleLayers};
 use crate::metrics::probe_success;
+use crate::ondemand::{Reused, TupleOutcome};
 use crate::probe::ProbeReport;
-use crate::schedule::TIMEOUT_GUARD;
 
 fn secs(d: Duration) -> String {
     format!("{:.3}s", d.as_secs_f64())
 }
 
-/// The trace. `config` (the running configuration) lets the fixes name the source account.
+/// The trace. `config` (the running configuration) lets the fixes name the source account;
+/// `limit` is how long a probe had before it was abandoned.
 pub fn trace(
     config: Option<&Config>,
     target: &Target,
-    outcomes: &[(TupleKey, Option<ProbeReport>)],
+    outcomes: &[TupleOutcome],
+    limit: Duration,
 ) -> String {
     let mut s = String::new();
     let expect = match target.settings.expect {
@@ -35,20 +37,39 @@ pub fn trace(
         target.name,
         outcomes.len()
     );
-    for (key, outcome) in outcomes {
+    for o in outcomes {
+        let key = &o.key;
         let _ = writeln!(s, "\n== region {} / model {}", key.aws_region, key.model_id);
-        match outcome {
-            Some(report) => tuple(&mut s, config, target, key, report),
+        match &o.report {
+            Some(report) => {
+                tuple(&mut s, config, target, key, report);
+                if let Some(r) = o.reused {
+                    reused_line(&mut s, target, r);
+                }
+            }
             None => {
                 let _ = writeln!(
                     s,
-                    "   probe did not finish within {} (timeout + guard); no result",
-                    secs(target.settings.timeout + TIMEOUT_GUARD)
+                    "   probe did not finish within {} (its budget); no result",
+                    secs(limit)
                 );
             }
         }
     }
     s
+}
+
+/// Where a reused invoke result comes from, and why it was not run again.
+fn reused_line(s: &mut String, target: &Target, r: Reused) {
+    let age = SystemTime::now().duration_since(r.at).unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "   invoke: reused from {} at {} ({} ago); the paid layer runs at most once per {} (invoke_interval) per tuple",
+        r.origin.describe(),
+        humantime::format_rfc3339_seconds(r.at),
+        secs(age),
+        humantime::format_duration(target.settings.invoke_interval)
+    );
 }
 
 fn tuple(

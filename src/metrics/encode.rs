@@ -155,6 +155,11 @@ fn sample(out: &mut String, fam: usize, base: &str, extra: &[(&str, &str)], valu
     out.push('\n');
 }
 
+/// Whether per-tuple family `i` is a counter (left out of `/probe`'s gauges-only answer).
+pub(super) fn is_counter(i: usize) -> bool {
+    FAMILIES.get(i).is_some_and(|f| f.kind == "counter")
+}
+
 /// `# HELP` and `# TYPE` lines of each per-tuple family.
 pub(super) fn family_headers() -> &'static [Bytes; NFAM] {
     static HEADERS: std::sync::OnceLock<[Bytes; NFAM]> = std::sync::OnceLock::new();

@@ -9,11 +9,12 @@
 //! Files: `state` (a tuple's exported state and `probe_success`), `encode` (the per-tuple
 //! families and their sample lines), `store` ([`TupleStore`]), `exposition` (the snapshot a
 //! scrape writes out in chunks), `registry` ([`Metrics`]: the exporter's own metrics plus the
-//! store).
+//! store), `ondemand` (what `/probe` spends, counted in the exporter's own registry).
 
 mod encode;
 mod exposition;
 mod fleet;
+mod ondemand;
 mod registry;
 mod state;
 mod store;
@@ -21,6 +22,7 @@ mod store;
 pub use crate::reason::error_code_label;
 pub use exposition::{Exposition, TEXT_CONTENT_TYPE};
 pub use fleet::FleetMetrics;
+pub use ondemand::OnDemandMetrics;
 pub use registry::{Metrics, MetricsError, VERSION, revision};
 pub use state::{TupleMeta, TupleState, probe_success};
 pub use store::TupleStore;

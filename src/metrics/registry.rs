@@ -1,5 +1,6 @@
 //! The exporter's own metrics in a `prometheus` registry (build info, reloads, tuples, probes in
-//! flight, schedule lag, and the process collector), served ahead of the per-tuple families.
+//! flight, schedule lag, what `/probe` spends, and the process collector), served ahead of the
+//! per-tuple families.
 
 use std::time::SystemTime;
 
@@ -9,6 +10,7 @@ use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntGauge, Opts, Regis
 use super::encode::unix_seconds;
 use super::exposition::Exposition;
 use super::fleet::FleetMetrics;
+use super::ondemand::OnDemandMetrics;
 use super::state::{TupleMeta, TupleState};
 use super::store::TupleStore;
 use crate::config::Config;
@@ -42,6 +44,7 @@ pub struct Metrics {
     /// Shard and discovery metrics.
     pub fleet: FleetMetrics,
     shard: std::sync::RwLock<Shard>,
+    ondemand: OnDemandMetrics,
 }
 
 impl Metrics {
@@ -89,6 +92,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(schedule_lag.clone()))?;
         let fleet = FleetMetrics::register(&registry)?;
+        let ondemand = OnDemandMetrics::register(&registry)?;
         #[cfg(target_os = "linux")]
         {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
@@ -105,6 +109,7 @@ impl Metrics {
             schedule_lag,
             fleet,
             shard: std::sync::RwLock::new(Shard::ALL),
+            ondemand,
         })
     }
 
@@ -169,6 +174,11 @@ impl Metrics {
 
     pub fn schedule_lag(&self) -> &Histogram {
         &self.schedule_lag
+    }
+
+    /// What `/probe` spends.
+    pub fn ondemand(&self) -> &OnDemandMetrics {
+        &self.ondemand
     }
 
     /// Records a finished background probe (ignored if its tuple is not configured).

@@ -6,7 +6,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use bytes::Bytes;
 
-use super::encode::{NFAM, encode, family_headers};
+use super::encode::{NFAM, encode, family_headers, is_counter};
 use super::exposition::Exposition;
 use super::state::{Counters, TupleMeta, TupleState, probe_success};
 use crate::config::{Expect, TupleKey};
@@ -107,6 +107,23 @@ impl TupleStore {
         self_record(&mut inner, meta, &mut report)
     }
 
+    /// [`TupleStore::record_with`] for a `/probe` report whose invoke layer was reused from a
+    /// probe at `invoke_at` (which `invoke_timestamp_seconds` then shows).
+    pub fn record_reused(
+        &self,
+        meta: TupleMeta,
+        mut report: ProbeReport,
+        invoke_at: std::time::SystemTime,
+    ) -> Option<TupleState> {
+        let key = report.key.clone();
+        let mut inner = self.write();
+        self_record(&mut inner, meta, &mut report)?;
+        let entry = inner.entries.get_mut(&key)?;
+        entry.state.last_invoke = Some(invoke_at);
+        entry.encode();
+        Some(entry.state.clone())
+    }
+
     /// The last state of every tuple that finished a probe, in key order.
     pub fn snapshot(&self) -> Vec<TupleState> {
         self.read()
@@ -133,12 +150,19 @@ impl TupleStore {
     /// Appends the per-tuple families to `parts` (references to the pre-encoded fragments; no
     /// copy of the sample text).
     pub fn parts_into(&self, parts: &mut Vec<Bytes>) {
+        self.families_into(parts, |_| true);
+    }
+
+    fn families_into(&self, parts: &mut Vec<Bytes>, keep: impl Fn(usize) -> bool) {
         let inner = self.read();
         if inner.entries.is_empty() {
             return;
         }
         parts.reserve(inner.entries.len() * NFAM + NFAM);
         for (i, header) in family_headers().iter().enumerate() {
+            if !keep(i) {
+                continue;
+            }
             parts.push(header.clone());
             for e in inner.entries.values() {
                 if !e.fragments[i].is_empty() {
@@ -158,6 +182,14 @@ impl TupleStore {
     /// The per-tuple families in the text format.
     pub fn render(&self) -> String {
         self.exposition().to_text()
+    }
+
+    /// The per-tuple gauge families only, in the text format (`/probe`'s answer: counters of a
+    /// throw-away store would restart with every request, which `rate()` cannot read).
+    pub fn render_gauges(&self) -> String {
+        let mut parts = Vec::new();
+        self.families_into(&mut parts, |i| !is_counter(i));
+        Exposition::from_parts(parts).to_text()
     }
 }
 

@@ -30,6 +30,27 @@ pub(crate) enum Anonymous {
     PodIdentity,
 }
 
+impl Anonymous {
+    /// The (service, operation, account named by the call) it is counted as; the account is
+    /// the role's for AssumeRoleWithWebIdentity, none for the agent's endpoint.
+    pub(crate) fn counted_as(&self) -> (&'static str, &'static str, &str) {
+        match self {
+            Anonymous::WebIdentity(params) => ("sts", WEB_IDENTITY, role_account(params)),
+            Anonymous::PodIdentity => ("eks-auth", "AssumeRoleForPodIdentity", ""),
+        }
+    }
+}
+
+/// The account of the `RoleArn` parameter, as the caller wrote it ("" without one).
+fn role_account(params: &[(String, String)]) -> &str {
+    params
+        .iter()
+        .find(|(k, _)| k == "RoleArn")
+        .and_then(|(_, arn)| arn.strip_prefix("arn:aws:iam::"))
+        .and_then(|r| r.split(':').next())
+        .unwrap_or("")
+}
+
 /// Which unsigned call `parts` and `body` make, if any.
 pub(crate) fn route(parts: &Parts, body: &Bytes) -> Option<Anonymous> {
     let path = parts.uri.path();
@@ -72,12 +93,7 @@ pub(crate) async fn answer(
         Anonymous::WebIdentity(params) => params,
     };
     let proto = Protocol::Query(QueryService::Sts);
-    let account = params
-        .iter()
-        .find(|(k, _)| k == "RoleArn")
-        .and_then(|(_, arn)| arn.strip_prefix("arn:aws:iam::"))
-        .and_then(|r| r.split(':').next())
-        .unwrap_or("");
+    let account = role_account(&params);
     let firing = faults::evaluate(
         &scenario.faults,
         &CallInfo {

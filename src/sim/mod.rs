@@ -25,8 +25,10 @@
 //!   tests and rehearsals);
 //! - `routing` (which handler serves a request), `anonymous` (the unsigned calls, answered
 //!   before authentication), `inject` (what a firing fault answers);
-//! - `server`: the request pipeline (read body → unsigned calls → authenticate → route →
-//!   faults → dispatch) and the accept loop.
+//! - `server`: the request pipeline (the simulator's own paths, `own_paths` → read body →
+//!   unsigned calls → authenticate → route → faults → dispatch) and the accept loop, plain or
+//!   over TLS ([`tls`]: a CA made up at start, or the operator's certificate), counting
+//!   connections, handshakes and requests (`counters`, served on `GET /_sim/metrics`).
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -38,6 +40,7 @@ pub mod auth;
 mod authenticate;
 mod bedrock;
 mod bedrock_rules;
+mod counters;
 pub mod counts;
 mod ctx;
 pub mod faults;
@@ -45,6 +48,7 @@ mod iam;
 mod inject;
 pub mod oidc;
 mod organizations;
+mod own_paths;
 mod pod_identity;
 pub mod policy;
 mod reply;
@@ -57,12 +61,14 @@ mod state;
 mod stream;
 mod sts;
 mod tier;
+pub mod tls;
 pub mod tokens;
 mod web_identity;
 pub mod wire;
 
 pub use scenario::{Scenario, ScenarioError};
 use state::SimState;
+pub use tls::{SimTls, TlsError};
 
 use crate::shutdown::Signals;
 
@@ -93,6 +99,14 @@ pub enum SimError {
     },
     #[error("simulator server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot write the CA certificate to {path}: {source}")]
+    WriteCa {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A loaded scenario plus the runtime state (issued sessions, Marketplace subscriptions).
@@ -154,6 +168,12 @@ impl Simulator {
     pub fn scenario(&self) -> Arc<Scenario> {
         self.inner.scenario()
     }
+
+    /// The simulator's counters (connections, TLS handshakes, requests per operation and
+    /// account) in the Prometheus text format, as `GET /_sim/metrics` serves them.
+    pub fn render_metrics(&self) -> String {
+        self.inner.counters.render()
+    }
 }
 
 fn read(path: &Path) -> Result<String, SimError> {
@@ -170,35 +190,117 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
-    server::serve(sim.router(), listener, shutdown).await;
+    serve_with(sim, listener, None, shutdown).await
+}
+
+/// [`serve`], over HTTPS when `tls` is given. One simulator may serve several listeners (one
+/// per service, as AWS has a host per service); they share its state and counters.
+pub async fn serve_with(
+    sim: Simulator,
+    listener: tokio::net::TcpListener,
+    tls: Option<SimTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SimError> {
+    let acceptor = tls.map(|t| t.acceptor().clone());
+    server::serve(
+        Arc::clone(&sim.inner),
+        sim.router(),
+        listener,
+        acceptor,
+        shutdown,
+    )
+    .await;
     Ok(())
 }
 
-/// The `simulate` subcommand: load, bind, log the address, reload on SIGHUP, stop on
-/// SIGTERM/SIGINT.
-pub async fn run(scenario: &Path, listen: SocketAddr) -> Result<(), SimError> {
-    run_counting(scenario, listen, None).await
+/// How `simulate` serves.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    pub scenario: PathBuf,
+    /// One listener per address (at least one).
+    pub listen: Vec<SocketAddr>,
+    /// HTTPS on every listener.
+    pub tls: Option<TlsOptions>,
+    /// Where to write what the simulator saw ([`Simulator::counts`]) when it stops.
+    pub counts_file: Option<PathBuf>,
 }
 
-/// [`run`], writing what the simulator saw ([`Simulator::counts`]) to `counts_file` when it
-/// stops.
-pub async fn run_counting(
-    scenario: &Path,
-    listen: SocketAddr,
-    counts_file: Option<&Path>,
-) -> Result<(), SimError> {
-    let sim = Simulator::from_file(scenario)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| SimError::Bind {
-            addr: listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(SimError::Serve)?;
-    tracing::info!(address = %addr, scenario = %scenario.display(), "AWS simulator listening; point AWS_ENDPOINT_URL at http://{addr}");
+/// Where the simulator's certificate comes from.
+#[derive(Debug, Clone)]
+pub enum TlsOptions {
+    /// A CA made up at start ([`SimTls::generate`]); its certificate is written to `ca_file`
+    /// (else to a file in the temporary directory, removed at exit).
+    Generate {
+        ca_file: Option<PathBuf>,
+        hostnames: Vec<String>,
+    },
+    /// The operator's certificate chain and key (PEM).
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// The simulator's certificate as `options` say, and the file its made-up CA was written to
+/// (with whether to remove it at exit).
+fn load_tls(options: &TlsOptions) -> Result<(SimTls, Option<(PathBuf, bool)>), SimError> {
+    let (ca_file, hostnames) = match options {
+        TlsOptions::Files { cert, key } => return Ok((SimTls::from_files(cert, key)?, None)),
+        TlsOptions::Generate { ca_file, hostnames } => (ca_file, hostnames),
+    };
+    let tls = SimTls::generate(hostnames)?;
+    let (path, temporary) = match ca_file {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir()
+                .join(format!(
+                    "bedrock-access-exporter-simulator-{}",
+                    std::process::id()
+                ))
+                .join("ca.pem"),
+            true,
+        ),
+    };
+    let write_err = |source| SimError::WriteCa {
+        path: path.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(write_err)?;
+    }
+    std::fs::write(&path, tls.ca_pem().unwrap_or_default()).map_err(write_err)?;
+    Ok((tls, Some((path, temporary))))
+}
+
+/// The `simulate` subcommand: load, bind every listener, print where it listens (and the CA
+/// to trust), reload on SIGHUP, stop on SIGTERM/SIGINT.
+pub async fn run(options: &SimulateOptions) -> Result<(), SimError> {
+    let sim = Simulator::from_file(&options.scenario)?;
+    let (tls, ca_file) = match &options.tls {
+        Some(t) => {
+            let (tls, ca_file) = load_tls(t)?;
+            (Some(tls), ca_file)
+        }
+        None => (None, None),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut listeners = Vec::new();
+    for &listen in &options.listen {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(SimError::Serve)?;
+        tracing::info!(address = %addr, scenario = %options.scenario.display(), "AWS simulator listening; point AWS_ENDPOINT_URL at {scheme}://{addr}");
+        println!("AWS simulator listening on {scheme}://{addr}");
+        listeners.push(listener);
+    }
+    if let Some((path, _)) = &ca_file {
+        tracing::info!(ca_file = %path.display(), "the simulator's certificate is signed by a CA made up at start; trust it with AWS_CA_BUNDLE");
+        println!("CA certificate: {} (AWS_CA_BUNDLE)", path.display());
+    }
 
     let mut signals = Signals::install().map_err(SimError::Serve)?;
-    let path = scenario.to_owned();
+    let path = options.scenario.clone();
     let reload_sim = sim.clone();
     let reload = move || {
         match reload_sim.reload(&path) {
@@ -209,18 +311,35 @@ pub async fn run_counting(
         }
         std::future::ready(())
     };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let stopping = stop.clone();
     let shutdown = async move {
         signals.until_stop(reload).await;
         tracing::info!("AWS simulator stopping");
+        stopping.cancel();
     };
     let counted = sim.clone();
-    let served = serve(sim, listener, shutdown).await;
-    if let Some(path) = counts_file
+    let serving = futures::future::join_all(listeners.into_iter().map(|listener| {
+        serve_with(
+            sim.clone(),
+            listener,
+            tls.clone(),
+            stop.clone().cancelled_owned(),
+        )
+    }));
+    let (_, served) = tokio::join!(shutdown, serving);
+    if let Some((path, true)) = &ca_file {
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+    if let Some(path) = &options.counts_file
         && let Err(e) = std::fs::write(path, counted.counts().to_string())
     {
         tracing::error!(error = %e, path = %path.display(), "cannot write the simulator's counts");
     }
-    served
+    served.into_iter().collect()
 }
 
 #[cfg(test)]

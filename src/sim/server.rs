@@ -1,5 +1,6 @@
-//! The request pipeline (read body → the unsigned calls, `anonymous` → authenticate → route →
-//! faults → dispatch) and the accept loop.
+//! The request pipeline (the simulator's own paths → read body → the unsigned calls,
+//! `anonymous` → authenticate → route → faults → dispatch) and the accept loop (plain or TLS,
+//! every connection and request counted).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,9 +14,11 @@ use tokio::sync::Notify;
 
 use super::anonymous;
 use super::authenticate::authenticate;
+use super::counters::{Handshake, Refusal};
 use super::ctx::Ctx;
 use super::faults::{self, CallInfo};
 use super::inject::{self, ConnKill, Faulted};
+use super::own_paths;
 use super::routing;
 use super::state::SimState;
 use super::wire::{self, ApiError, Protocol, QueryService};
@@ -24,6 +27,11 @@ use super::wire::{self, ApiError, Protocol, QueryService};
 const MAX_BODY: usize = 1 << 20;
 /// Longest wait for a request body (a client announcing a body it never sends).
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest TLS handshake on an HTTPS listener.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection may wait for a request head, idle keep-alive included; then the
+/// simulator closes it, as AWS's endpoints close idle connections.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The protocol a request is answered in before authentication has read its scope: the query
 /// protocol (STS) on `/`, REST-JSON elsewhere.
@@ -72,6 +80,9 @@ async fn read_body(body: Body) -> Result<Bytes, ApiError> {
 async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     let request_id = wire::request_id();
     let (parts, body) = req.into_parts();
+    if own_paths::is_own(parts.uri.path()) {
+        return own_paths::answer(&parts, &state.counters);
+    }
     let kill = parts.extensions.get::<ConnKill>().cloned();
     let mut proto = protocol_of(&parts.uri);
     // AWS Organizations (JSON 1.1) also posts to `/`; it answers in JSON.
@@ -80,24 +91,40 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     }
     let body = match read_body(body).await {
         Ok(b) => b,
-        Err(e) => return e.render(proto, &request_id),
+        Err(e) => {
+            state.counters.refused(Refusal::Body);
+            return e.render(proto, &request_id);
+        }
     };
     let scenario = state.scenario();
     if let Some(call) = anonymous::route(&parts, &body) {
+        let (service, operation, account) = call.counted_as();
+        let account = if scenario.accounts.contains_key(account) {
+            account
+        } else {
+            ""
+        };
+        state.counters.request(service, operation, account);
         return anonymous::answer(&state, &scenario, call, &parts, &request_id, kill).await;
     }
     let (principal, region) = match authenticate(&state, &scenario, &parts, &body, &mut proto) {
         Ok(v) => v,
         Err(e) => {
+            state.counters.refused(Refusal::Authentication);
             tracing::debug!(code = %e.code, path = %parts.uri.path(), "request refused at authentication");
             return e.render(proto, &request_id);
         }
     };
     let route = match routing::route(&parts, &body, proto) {
         Ok(r) => r,
-        Err(e) => return e.render(proto, &request_id),
+        Err(e) => {
+            state.counters.refused(Refusal::Routing);
+            return e.render(proto, &request_id);
+        }
     };
-
+    state
+        .counters
+        .request(route.service(), route.operation(), principal.account());
     state.counts.record(
         principal.account(),
         route.service(),
@@ -142,16 +169,20 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     }
 }
 
-/// The accept loop: one task per connection; `reset` faults end a connection's task.
+/// The accept loop: one task per connection (after its TLS handshake on an HTTPS listener);
+/// `reset` faults end a connection's task. Connections and handshakes are counted under the
+/// listener's address.
 pub(crate) async fn serve(
+    state: Arc<SimState>,
     router: axum::Router,
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) {
-    use hyper::service::Service as _;
-    use hyper_util::rt::{TokioIo, TokioTimer};
-    use hyper_util::service::TowerToHyperService;
-
+    let label = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -169,30 +200,47 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        state.counters.connection(&label);
         let _ = stream.set_nodelay(true);
-        let kill = ConnKill(Arc::new(Notify::new()));
-        let svc_kill = kill.clone();
-        let inner = TowerToHyperService::new(router.clone());
-        let svc =
-            hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
-                req.extensions_mut().insert(svc_kill.clone());
-                inner.call(req)
+        let router = router.clone();
+        let stop = stop_rx.clone();
+        let state = Arc::clone(&state);
+        let label = label.clone();
+        let Some(acceptor) = tls.clone() else {
+            tasks.spawn(async move {
+                if drive(stream, router, stop).await {
+                    state.counters.closed_waiting(&label);
+                }
             });
-        let mut stop = stop_rx.clone();
+            continue;
+        };
         tasks.spawn(async move {
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                // Answers are small: one flattened buffer, one `write` per response.
-                .writev(false)
-                .header_read_timeout(Duration::from_secs(30))
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = kill.0.notified() => {}
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    let resumed = stream.get_ref().1.handshake_kind()
+                        == Some(tokio_rustls::rustls::HandshakeKind::Resumed);
+                    let how = if resumed {
+                        Handshake::Resumed
+                    } else {
+                        Handshake::Full
+                    };
+                    state.counters.handshake(&label, how);
+                    if drive(stream, router, stop).await {
+                        state.counters.closed_waiting(&label);
+                    }
+                }
+                Ok(Err(e)) => {
+                    let how = if super::tls::refused_by_client(&e) {
+                        Handshake::Refused
+                    } else {
+                        Handshake::Failed
+                    };
+                    state.counters.handshake(&label, how);
+                    tracing::debug!(error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    state.counters.handshake(&label, Handshake::Failed);
+                    tracing::debug!("TLS handshake timed out");
                 }
             }
         });
@@ -206,5 +254,46 @@ pub(crate) async fn serve(
         .is_err()
     {
         tasks.abort_all();
+    }
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until the client closes it, a `reset`
+/// fault kills it, the simulator stops (then requests in flight get two seconds), or no
+/// request head arrives within [`HEADER_READ_TIMEOUT`] (an idle keep-alive connection
+/// included, as hyper times it): then it returns true.
+async fn drive<S>(
+    stream: S,
+    router: axum::Router,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> bool
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper::service::Service as _;
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let kill = ConnKill(Arc::new(Notify::new()));
+    let svc_kill = kill.clone();
+    let inner = TowerToHyperService::new(router);
+    let svc = hyper::service::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(svc_kill.clone());
+        inner.call(req)
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Answers are small: one flattened buffer, one `write` per response.
+        .writev(false)
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        ended = conn.as_mut() => ended.is_err_and(|e| e.is_timeout()),
+        _ = kill.0.notified() => false,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.as_mut()).await;
+            false
+        }
     }
 }

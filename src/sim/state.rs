@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::SessionStore;
+use super::counters::Counters;
 use super::counts::Counts;
 use super::scenario::Scenario;
 
@@ -16,6 +17,8 @@ pub(crate) struct SimState {
     subscriptions: Mutex<HashSet<(String, String)>>,
     /// What the simulator saw (calls per operation, per account and second, AssumeRoles).
     pub(crate) counts: Counts,
+    /// Connections, handshakes and requests, for `GET /_sim/metrics`.
+    pub(crate) counters: Counters,
 }
 
 impl SimState {
@@ -25,6 +28,7 @@ impl SimState {
             sessions: SessionStore::default(),
             subscriptions: Mutex::new(HashSet::new()),
             counts: Counts::default(),
+            counters: Counters::new(),
         }
     }
 

@@ -103,10 +103,14 @@ pub fn spawn(dir: &Path, name: &str, args: &[String], env: &[(String, String)]) 
     Proc { child, log }
 }
 
-/// The simulator, started with `simulate --scenario=...` on a free loopback port.
+/// The simulator, started with `simulate --scenario=...` on a free loopback port (or several).
 pub struct Sim {
     pub proc: Proc,
     pub addr: SocketAddr,
+    /// Every listener (the first is `addr`).
+    pub addrs: Vec<SocketAddr>,
+    /// With `--tls`: the made-up CA's certificate (PEM file).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Sim {
@@ -124,7 +128,39 @@ impl Sim {
             &[],
         );
         wait_listening(addr, Duration::from_secs(20));
-        Sim { proc, addr }
+        Sim {
+            proc,
+            addr,
+            addrs: vec![addr],
+            ca_file: None,
+        }
+    }
+
+    /// `simulate --tls` on `listeners` free loopback ports (e.g. one per service and one to
+    /// read the counters on), its made-up CA written to `dir/simulator-ca.pem`.
+    pub fn start_tls(dir: &Path, scenario: &Path, listeners: usize) -> Sim {
+        let addrs: Vec<SocketAddr> = (0..listeners.max(1))
+            .map(|_| SocketAddr::from(([127, 0, 0, 1], free_port())))
+            .collect();
+        let ca_file = dir.join("simulator-ca.pem");
+        let mut args = vec![
+            "simulate".to_string(),
+            format!("--scenario={}", scenario.display()),
+            "--tls".into(),
+            format!("--tls.ca-file={}", ca_file.display()),
+        ];
+        args.extend(addrs.iter().map(|a| format!("--listen={a}")));
+        let proc = spawn(dir, "simulate", &args, &[]);
+        for a in &addrs {
+            wait_listening(*a, Duration::from_secs(20));
+        }
+        assert!(ca_file.exists(), "no CA file:\n{}", proc.log_text());
+        Sim {
+            proc,
+            addr: addrs[0],
+            addrs,
+            ca_file: Some(ca_file),
+        }
     }
 
     /// The simulator with the demo scenario (`config/demo/scenario.toml`).
@@ -133,8 +169,72 @@ impl Sim {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url_of(0)
     }
+
+    /// The URL of listener `i`.
+    pub fn url_of(&self, i: usize) -> String {
+        let scheme = if self.ca_file.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addrs[i])
+    }
+
+    /// The simulator's counters (`GET /_sim/metrics`), read on listener `i` (which counts this
+    /// connection too: read on a listener the client under test does not use).
+    pub fn counters(&self, i: usize) -> Metrics {
+        let (status, body) = match &self.ca_file {
+            Some(ca) => https_get(self.addrs[i], "localhost", ca, "/_sim/metrics"),
+            None => http_get(&format!("{}/_sim/metrics", self.url_of(i))),
+        };
+        assert_eq!(status, 200, "GET /_sim/metrics: {body}");
+        Metrics::parse(&body)
+    }
+}
+
+/// `GET path` over HTTPS to `addr` as `host`, trusting only the CA in `ca_file`; the status
+/// and the body (the simulator's own answers have a Content-Length and close on request).
+pub fn https_get(addr: SocketAddr, host: &str, ca_file: &Path, path: &str) -> (u16, String) {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_file).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).expect("CA added");
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(host.to_string()).expect("server name");
+    runtime().block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut tls = connector.connect(name, tcp).await.expect("TLS handshake");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await.expect("write");
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    })
 }
 
 /// The exporter daemon, started against `endpoint` with the AWS shared config file `aws_config`.

@@ -362,6 +362,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
         }],
         targets,
         limits: Default::default(),
+        probe_endpoint: Default::default(),
     }
 }
 
@@ -370,45 +371,6 @@ pub fn prober(config: &Config, url: &str) -> bedrock_access_exporter::probe::Pro
     let mut sdk = HashMap::new();
     sdk.insert("default".to_string(), sdk_config(url));
     bedrock_access_exporter::probe::Prober::with_sdk_config(config, sdk)
-}
-
-/// A TCP relay on 127.0.0.1 in front of `upstream` that counts the connections it accepts:
-/// what an endpoint sees of a client's connection reuse.
-#[derive(Clone)]
-pub struct CountingRelay {
-    pub addr: SocketAddr,
-    accepted: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl CountingRelay {
-    pub async fn start(upstream: SocketAddr) -> CountingRelay {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind relay");
-        let addr = listener.local_addr().expect("relay addr");
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let count = accepted.clone();
-        tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-            }
-        });
-        CountingRelay { addr, accepted }
-    }
-
-    /// Connections accepted so far.
-    pub fn accepted(&self) -> usize {
-        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
 }
 
 /// Endpoint URLs per SDK service id ("STS", "Bedrock", "Bedrock Runtime"), as
@@ -428,8 +390,13 @@ impl aws_types::service_config::LoadServiceConfig for ServiceEndpoints {
     }
 }
 
-/// Explicit source SDK configuration with one endpoint per service (no environment).
-pub fn sdk_config_per_service(endpoints: &[(&str, String)]) -> SdkConfig {
+/// Explicit source SDK configuration with one endpoint per service and the source's access
+/// key `key_id` and `secret` (no environment).
+pub fn sdk_config_per_service(
+    endpoints: &[(&str, String)],
+    key_id: &str,
+    secret: &str,
+) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
@@ -440,8 +407,8 @@ pub fn sdk_config_per_service(endpoints: &[(&str, String)]) -> SdkConfig {
                 .collect(),
         ))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "AKIDSOURCETEST",
-            "source-secret-key",
+            key_id.to_string(),
+            secret.to_string(),
             None,
             None,
             "test",

@@ -61,6 +61,7 @@ pub fn config(targets: Vec<Target>) -> Config {
         }],
         targets,
         limits: Default::default(),
+        probe_endpoint: Default::default(),
     }
 }
 
@@ -291,6 +292,9 @@ pub fn load_lines(path: &Path) -> Result<Config, ConfigError> {
                 let mut t = target(name, &[region], &[model], Duration::from_secs(3600));
                 if rest.contains(&"deny") {
                     t.settings.expect = Expect::Deny;
+                }
+                if rest.contains(&"stream") {
+                    t.settings.stream = true;
                 }
                 match targets.iter_mut().find(|x| x.name == *name) {
                     Some(x) => {
