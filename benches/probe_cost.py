@@ -1,52 +1,55 @@
 #!/usr/bin/env python3
-"""What one four-layer probe costs the exporter: CPU time and connections (release build).
+"""What one probe costs, side by side, in one run, over HTTPS (release build).
 
 usage: python3 benches/probe_cost.py [--binary target/release/bedrock-access-exporter]
-                                     [--requests 200] [--https]
+                                     [--requests 1000] [--tuples 1000] [--rounds 3]
+                                     [--short]
 
-It starts `simulate` with the demo scenario and, in front of it, a relay that counts the
-connections it accepts (with --https it terminates TLS with a certificate of a CA made up for
-the run by `openssl`, which the exporter trusts through AWS_CA_BUNDLE and SSL_CERT_FILE). The
-daemon runs with one tuple (the demo's healthy-claude, us-east-1) whose background probes are
-an hour apart, and the benchmark sends `--requests` sequential `GET /probe?target=...` (each
-probes credentials, AssumeRole, model access and invoke now). It reports the exporter's CPU
-time (utime + stime from /proc) per probe, the connections the relay accepted, and the
-sockets to the relay left in TIME-WAIT and ESTABLISHED afterwards (ss). Nothing leaves
-loopback. Build first: cargo build --release.
+It starts `simulate --tls` (a CA made up at start; one listener per service, as AWS has one
+host per service) pinned to CPU 0 with `taskset` when the machine has more than one, and runs
+every client on the other CPUs, one after the other, against the same TLS endpoint:
+
+  1. the exporter's `GET /probe` for one tuple (credentials, AssumeRole, model access, invoke),
+     `--requests` sequential requests after a warm-up;
+  2. the exporter's background schedule at `--tuples` tuples (10 targets x 2 regions x N models,
+     the minimum interval of 10 s, concurrency 16), over `--rounds` rounds after the first;
+  3. Debian's `prometheus-blackbox-exporter` probing the simulator's tiny HTTPS page
+     (`/_sim/healthy`) with an `http_2xx` module that trusts the CA, `--requests` sequential
+     `GET /probe` requests;
+  4. a boto3 script making the same four calls as one probe (GetCallerIdentity, AssumeRole,
+     GetFoundationModelAvailability, Converse) with its clients built once, `--requests`
+     times.
+
+For each it reports the whole process's CPU time (utime + stime from /proc, or getrusage for
+the boto3 script's own process) per probe, and the connections the simulator accepted
+(its `GET /_sim/metrics`), then the ratios and the goals: a four-layer probe at most 0.15 x
+blackbox's one HTTPS probe (aim 0.1) and at most 0.05 x the boto3 script; background probing of
+10,000 tuples at a 60 s interval under 10 % of one core (derived from the per-probe figure of
+step 2). `--short` is the quick form (a few probes, 100 tuples, one measured round) that checks
+that every step works; it asserts nothing timed. Nothing leaves loopback.
 """
 import argparse
-import http.client
+import json
 import os
+import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import threading
+import textwrap
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-CONFIG = """
-[probe]
-interval = "1h"
-timeout = "10s"
-concurrency = 4
-
-[[sources]]
-name = "platform"
-profile = "demo-platform"
-expected_account = "111111111111"
-
-[[targets]]
-name = "healthy-claude"
-source = "platform"
-role_arn = "arn:aws:iam::222222222222:role/BedrockProbeRole"
-external_id = "demo-external-id"
-regions = ["us-east-1"]
-models = ["anthropic.claude-3-haiku-20240307-v1:0"]
-"""
+KEY_ID, SECRET = "AKIACOSTBENCHSOURCE1", "costBenchSourceSecretKey0000000000000001"
+ROLE_ARN = "arn:aws:iam::222222222222:role/CostProbeRole"
+EXTERNAL_ID = "cost-bench-external-id"
+MODEL = "amazon.cost-model-000-v1:0"
+REGIONS = ["us-east-1", "us-west-2"]
+SERVICES = ["sts", "bedrock", "runtime", "reader"]
 
 
 def free_port():
@@ -66,167 +69,354 @@ def wait_port(port, limit=30):
     sys.exit(f"nothing listens on {port} after {limit} s")
 
 
-def make_pki(d):
-    """A CA and a server certificate for 127.0.0.1 signed by it (openssl CLI)."""
-    ca_key, ca, key, csr, crt = (os.path.join(d, n) for n in ("ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem"))
-    ext = os.path.join(d, "ext.cnf")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
-    run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=probe-cost bench CA")
-    run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-        "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", crt, "-days", "2", "-extfile", ext)
-    return ca, crt, key
-
-
-class Relay:
-    """Accepts connections on a free port (optionally terminating TLS) and relays them."""
-
-    def __init__(self, upstream, tls=None):
-        self.upstream, self.tls, self.accepted, self.resumed = upstream, tls, 0, 0
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            conn, _ = self.sock.accept()
-            self.accepted += 1
-            threading.Thread(target=self.pipe, args=(conn,), daemon=True).start()
-
-    def pipe(self, conn):
-        try:
-            if self.tls:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-                if conn.session_reused:
-                    self.resumed += 1
-            up = socket.create_connection(("127.0.0.1", self.upstream))
-        except OSError:
-            conn.close()
-            return
-
-        def copy(src, dst):
-            try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
-            except OSError:
-                pass
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-        t = threading.Thread(target=copy, args=(up, conn), daemon=True)
-        t.start()
-        copy(conn, up)
-        t.join()
-        conn.close()
-        up.close()
-
-
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def sockets(port):
-    out = subprocess.run(["ss", "-tanH"], capture_output=True, text=True).stdout
-    counts = {}
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 5 and (parts[3].endswith(f":{port}") or parts[4].endswith(f":{port}")):
-            counts[parts[0]] = counts.get(parts[0], 0) + 1
-    return counts
+def pinning():
+    """(simulator prefix, clients prefix): the simulator on CPU 0, the rest on the others."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2 or not shutil.which("taskset"):
+        return [], []
+    rest = ",".join(str(c) for c in cpus[1:])
+    return ["taskset", "-c", str(cpus[0])], ["taskset", "-c", rest]
+
+
+def scenario(models):
+    out = [textwrap.dedent(f'''\
+        default_grant = "granted"
+
+        [[accounts]]
+        id = "111111111111"
+
+        [[accounts]]
+        id = "222222222222"
+
+        [[users]]
+        account = "111111111111"
+        name = "cost-prober"
+        access_keys = [{{ id = "{KEY_ID}", secret = "{SECRET}" }}]
+        policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}}]}}']
+
+        [[roles]]
+        account = "222222222222"
+        name = "CostProbeRole"
+        trust_policy = '{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::111111111111:root"}},"Action":"sts:AssumeRole","Condition":{{"StringEquals":{{"sts:ExternalId":"{EXTERNAL_ID}"}}}}}}]}}'
+        policies = ['{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"bedrock:*","Resource":"*"}}]}}']
+        ''')]
+    for i in range(models):
+        out.append(f'[[models]]\nid = "amazon.cost-model-{i:03d}-v1:0"\nname = "Cost model {i}"\n'
+                   f'provider = "Amazon"\nregions = {json.dumps(REGIONS)}\n')
+    return "\n".join(out)
+
+
+def exporter_config(targets, models, interval):
+    model_list = ", ".join(f'"amazon.cost-model-{i:03d}-v1:0"' for i in range(models))
+    out = [f'[probe]\ninterval = "{interval}"\ntimeout = "10s"\nconcurrency = 16\n\n'
+           # One account for every target: the pace must not be what is measured.
+           '[limits]\nbedrock_per_second = 1000\n\n'
+           '[[sources]]\nname = "bench"\nprofile = "bench"\n']
+    for t in range(targets):
+        out.append(f'[[targets]]\nname = "cost-{t:03d}"\nsource = "bench"\nrole_arn = "{ROLE_ARN}"\n'
+                   f'external_id = "{EXTERNAL_ID}"\nregions = {json.dumps(REGIONS)}\nmodels = [{model_list}]\n')
+    return "\n".join(out)
+
+
+class Bench:
+    def __init__(self, args, tmp):
+        self.args, self.tmp = args, tmp
+        self.sim_pin, self.pin = pinning()
+        self.procs = []
+        self.ports = {s: free_port() for s in SERVICES}
+        self.ca = os.path.join(tmp, "simulator-ca.pem")
+        self.tls = None  # the CA exists once the simulator has started
+
+    def start(self, cmd, name, env=None, pin=None):
+        log = open(os.path.join(self.tmp, f"{name}.log"), "w")
+        p = subprocess.Popen((self.pin if pin is None else pin) + cmd, env=env, stdout=log,
+                             stderr=subprocess.STDOUT)
+        self.procs.append(p)
+        return p
+
+    def stop(self, p):
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+    def url(self, service):
+        return f"https://127.0.0.1:{self.ports[service]}"
+
+    def start_simulator(self, models):
+        path = os.path.join(self.tmp, "scenario.toml")
+        with open(path, "w") as f:
+            f.write(scenario(models))
+        cmd = [self.args.binary, "simulate", f"--scenario={path}", "--tls", f"--tls.ca-file={self.ca}",
+               "--log.level=warn"]
+        cmd += [f"--listen=127.0.0.1:{self.ports[s]}" for s in SERVICES]
+        self.sim = self.start(cmd, "simulator", pin=self.sim_pin)
+        for s in SERVICES:
+            wait_port(self.ports[s])
+        self.tls = ssl.create_default_context(cafile=self.ca)
+
+    def sim_counters(self):
+        """{(name, labels): value} from the simulator's GET /_sim/metrics (on its reader listener)."""
+        with urllib.request.urlopen(f"{self.url('reader')}/_sim/metrics", context=self.tls, timeout=10) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("#") or " " not in line:
+                continue
+            head, value = line.rsplit(" ", 1)
+            out[head] = float(value)
+        return out
+
+    def connections(self, before, after, service):
+        key = f'aws_simulator_connections_accepted_total{{listener="127.0.0.1:{self.ports[service]}"}}'
+        return after.get(key, 0) - before.get(key, 0)
+
+    def exporter_env(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("AWS_") and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
+        aws_config = os.path.join(self.tmp, "aws-config")
+        with open(aws_config, "w") as f:
+            f.write(f"[profile bench]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n"
+                    "region = us-east-1\n")
+        empty = os.path.join(self.tmp, "credentials")
+        open(empty, "w").close()
+        env.update({
+            "AWS_ENDPOINT_URL": self.url("sts"),
+            "AWS_ENDPOINT_URL_STS": self.url("sts"),
+            "AWS_ENDPOINT_URL_BEDROCK": self.url("bedrock"),
+            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.url("runtime"),
+            "AWS_CA_BUNDLE": self.ca,
+            "AWS_CONFIG_FILE": aws_config,
+            "AWS_SHARED_CREDENTIALS_FILE": empty,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_PROXY": "127.0.0.1,localhost,::1",
+        })
+        return env
+
+    def start_exporter(self, name, config):
+        path = os.path.join(self.tmp, f"{name}.toml")
+        with open(path, "w") as f:
+            f.write(config)
+        port = free_port()
+        p = self.start([self.args.binary, f"--config.file={path}", f"--web.listen-address=127.0.0.1:{port}",
+                        "--log.level=warn"], name, env=self.exporter_env())
+        wait_port(port)
+        return p, port
+
+    def sequential(self, port, path, check, n):
+        """n sequential GETs on one keep-alive connection; each answer must pass `check`."""
+        import http.client
+        client = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(n):
+            client.request("GET", path)
+            body = client.getresponse().read().decode()
+            if not check(body):
+                sys.exit(f"GET {path} did not pass:\n{body[-2000:]}\nlogs in {self.tmp}")
+        client.close()
+
+    def measure_sequential(self, proc, port, path, check, n, warmup):
+        self.sequential(port, path, check, warmup)
+        c0, t0, w0 = self.sim_counters(), cpu_ticks(proc.pid), time.time()
+        self.sequential(port, path, check, n)
+        ticks, wall = cpu_ticks(proc.pid) - t0, time.time() - w0
+        c1 = self.sim_counters()
+        return ticks * 1000 / CLK_TCK / n, wall * 1000 / n, c0, c1
+
+
+def passed(body):
+    line = next((l for l in body.splitlines() if l.startswith("bedrock_access_probe_success{")), "")
+    return line.endswith(" 1")
+
+
+def step_probe(b, n):
+    exporter, port = b.start_exporter("probe", exporter_config(1, 1, "1h"))
+    cpu, wall, c0, c1 = b.measure_sequential(exporter, port, "/probe?target=cost-000&region=us-east-1",
+                                             passed, n, warmup=5)
+    b.stop(exporter)
+    conns = {s: b.connections(c0, c1, s) for s in ("sts", "bedrock", "runtime")}
+    return {"cpu_ms": cpu, "wall_ms": wall, "connections": conns}
+
+
+def probes_total(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        text = r.read().decode()
+    return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+               if l.startswith("bedrock_access_probes_total{"))
+
+
+def step_background(b, tuples, rounds):
+    models = max(1, tuples // 20)
+    exporter, port = b.start_exporter("background", exporter_config(10, models, "10s"))
+    total = 10 * 2 * models
+    # The first round warms up (connections, TLS sessions, clients, the store).
+    deadline = time.time() + 120
+    while probes_total(port) < total:
+        if time.time() > deadline:
+            sys.exit(f"the first round of {total} tuples did not finish in 120 s; logs in {b.tmp}")
+        time.sleep(0.5)
+    p0, t0, c0, w0 = probes_total(port), cpu_ticks(exporter.pid), b.sim_counters(), time.time()
+    time.sleep(10 * rounds)
+    p1, t1, c1, w1 = probes_total(port), cpu_ticks(exporter.pid), b.sim_counters(), time.time()
+    b.stop(exporter)
+    probes = p1 - p0
+    cpu_ms = (t1 - t0) * 1000 / CLK_TCK
+    conns = {s: b.connections(c0, c1, s) for s in ("sts", "bedrock", "runtime")}
+    return {"tuples": total, "probes": probes, "seconds": w1 - w0, "cpu_ms": cpu_ms / max(probes, 1),
+            "core_fraction": cpu_ms / 1000 / (w1 - w0), "connections": conns}
+
+
+def step_blackbox(b, n):
+    binary = shutil.which("prometheus-blackbox-exporter")
+    if not binary:
+        sys.exit("prometheus-blackbox-exporter not found (apt-get install prometheus-blackbox-exporter)")
+    config = os.path.join(b.tmp, "blackbox.yml")
+    with open(config, "w") as f:
+        f.write(textwrap.dedent(f"""\
+            modules:
+              http_2xx:
+                prober: http
+                timeout: 5s
+                http:
+                  method: GET
+                  valid_status_codes: [200]
+                  preferred_ip_protocol: ip4
+                  tls_config:
+                    ca_file: {b.ca}
+            """))
+    port = free_port()
+    proc = b.start([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
+                    "--log.level=warn"], "blackbox")
+    wait_port(port)
+    target = urllib.request.quote(f"{b.url('bedrock')}/_sim/healthy", safe="")
+    cpu, wall, c0, c1 = b.measure_sequential(proc, port, f"/probe?module=http_2xx&target={target}",
+                                             lambda body: "\nprobe_success 1" in body, n, warmup=5)
+    b.stop(proc)
+    return {"cpu_ms": cpu, "wall_ms": wall, "connections": b.connections(c0, c1, "bedrock")}
+
+
+BOTO3_SCRIPT = r'''
+import json, os, resource, sys, time
+import boto3
+from botocore.config import Config
+
+n, warmup = int(sys.argv[1]), 5
+ca, sts_url, bedrock_url, runtime_url = sys.argv[2:6]
+key, secret, role, external_id, model = sys.argv[6:11]
+cfg = Config(retries={"max_attempts": 3, "mode": "standard"})
+source = boto3.Session(aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1")
+sts = source.client("sts", endpoint_url=sts_url, verify=ca, config=cfg)
+# The Bedrock clients are built once; each probe's assumed credentials are set into the
+# credentials object they sign with.
+assumed = boto3.Session(aws_access_key_id="-", aws_secret_access_key="-", aws_session_token="-",
+                        region_name="us-east-1")
+creds = assumed.get_credentials()
+bedrock = assumed.client("bedrock", endpoint_url=bedrock_url, verify=ca, config=cfg)
+runtime = assumed.client("bedrock-runtime", endpoint_url=runtime_url, verify=ca, config=cfg)
+
+def probe():
+    sts.get_caller_identity()
+    c = sts.assume_role(RoleArn=role, RoleSessionName="bedrock-access-exporter",
+                        ExternalId=external_id, DurationSeconds=900)["Credentials"]
+    creds.access_key, creds.secret_key, creds.token = c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"]
+    a = bedrock.get_foundation_model_availability(modelId=model)
+    assert a["authorizationStatus"] == "AUTHORIZED", a
+    r = runtime.converse(modelId=model, messages=[{"role": "user", "content": [{"text": "ping"}]}],
+                         inferenceConfig={"maxTokens": 1})
+    assert r["usage"]["outputTokens"] >= 0, r
+
+for _ in range(warmup):
+    probe()
+print("ready", flush=True)
+sys.stdin.readline()
+r0, t0 = resource.getrusage(resource.RUSAGE_SELF), time.time()
+for _ in range(n):
+    probe()
+r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.time()
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+print(json.dumps({"cpu_ms": cpu * 1000 / n, "wall_ms": (t1 - t0) * 1000 / n}), flush=True)
+'''
+
+
+def step_boto3(b, n):
+    script = os.path.join(b.tmp, "boto3_probe.py")
+    with open(script, "w") as f:
+        f.write(BOTO3_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "NO_PROXY": "127.0.0.1,localhost"})
+    p = subprocess.Popen(b.pin + [sys.executable, script, str(n), b.ca, b.url("sts"), b.url("bedrock"),
+                                  b.url("runtime"), KEY_ID, SECRET, ROLE_ARN, EXTERNAL_ID, MODEL],
+                         env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    if p.stdout.readline().strip() != "ready":
+        sys.exit("the boto3 script failed in its warm-up")
+    c0 = b.sim_counters()
+    p.stdin.write("\n")
+    p.stdin.flush()
+    result = json.loads(p.stdout.readline())
+    c1 = b.sim_counters()
+    p.wait(timeout=30)
+    result["connections"] = {s: b.connections(c0, c1, s) for s in ("sts", "bedrock", "runtime")}
+    return result
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/bedrock-access-exporter"))
-    ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--https", action="store_true")
+    ap.add_argument("--requests", type=int, default=1000)
+    ap.add_argument("--tuples", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--short", action="store_true", help="a quick check that every step works")
     args = ap.parse_args()
-
+    # Everything is on loopback: no proxy of this machine may carry it (urllib here, Go's
+    # client in blackbox, botocore, the exporter's SDK).
+    for k in ("NO_PROXY", "no_proxy"):
+        os.environ[k] = "127.0.0.1,localhost,::1"
+    if args.short:
+        args.requests, args.tuples, args.rounds = 20, 100, 1
     tmp = tempfile.mkdtemp(prefix="probe-cost-")
-    procs = []
+    b = Bench(args, tmp)
     try:
-        sim_port = free_port()
-        procs.append(subprocess.Popen(
-            [args.binary, "simulate", f"--scenario={ROOT}/config/demo/scenario.toml", f"--listen=127.0.0.1:{sim_port}"],
-            stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "sim.log"), "w")))
-        wait_port(sim_port)
-        env = dict(os.environ)
-        for k in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-            env.pop(k, None)
-        tls = None
-        if args.https:
-            ca, crt, key = make_pki(tmp)
-            tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            tls.load_cert_chain(crt, key)
-            env["AWS_CA_BUNDLE"] = ca
-            env["SSL_CERT_FILE"] = ca
-        relay = Relay(sim_port, tls)
-        scheme = "https" if args.https else "http"
-        config = os.path.join(tmp, "exporter.toml")
-        with open(config, "w") as f:
-            f.write(CONFIG)
-        empty = os.path.join(tmp, "credentials")
-        open(empty, "w").close()
-        env.update({
-            "AWS_ENDPOINT_URL": f"{scheme}://127.0.0.1:{relay.port}",
-            "AWS_CONFIG_FILE": f"{ROOT}/config/demo/aws-config",
-            "AWS_SHARED_CREDENTIALS_FILE": empty,
-            "NO_PROXY": "127.0.0.1,localhost,::1",
-        })
-        web = free_port()
-        exporter = subprocess.Popen(
-            [args.binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{web}", "--log.level=warn"],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "exporter.log"), "w"))
-        procs.append(exporter)
-        wait_port(web)
-        client = http.client.HTTPConnection("127.0.0.1", web, timeout=30)
-
-        def probe():
-            client.request("GET", "/probe?target=healthy-claude")
-            body = client.getresponse().read().decode()
-            if 'bedrock_access_probe_success{' not in body or "} 1" not in body.split("bedrock_access_probe_success{", 1)[1].split("\n", 1)[0]:
-                sys.exit(f"probe did not pass:\n{body}\n--- exporter log ---\n{open(os.path.join(tmp, 'exporter.log')).read()[-3000:]}")
-
-        for _ in range(5):
-            probe()
-        accepted0, resumed0, ticks0, t0 = relay.accepted, relay.resumed, cpu_ticks(exporter.pid), time.time()
-        for _ in range(args.requests):
-            probe()
-        ticks, wall = cpu_ticks(exporter.pid) - ticks0, time.time() - t0
-        accepted, resumed = relay.accepted - accepted0, relay.resumed - resumed0
-        time.sleep(1)
-        socks = sockets(relay.port)
-        cpu_ms = ticks * 1000 / CLK_TCK / args.requests
+        b.start_simulator(max(1, args.tuples // 20))
         print(f"binary: {args.binary}")
-        print(f"endpoint: {scheme}, {args.requests} sequential /probe (4 layers each), after 5 warm-up probes")
-        print(f"exporter CPU: {ticks * 1000 / CLK_TCK:.0f} ms = {cpu_ms:.2f} ms per probe (wall {wall * 1000 / args.requests:.1f} ms per probe)")
-        print(f"connections accepted by the endpoint: {accepted} ({accepted / args.requests:.2f} per probe)")
-        if args.https:
-            print(f"TLS handshakes resumed: {resumed} of {accepted} (warm-up: {relay.resumed} of {relay.accepted} in all)")
-        print(f"sockets to the endpoint afterwards: {dict(sorted(socks.items()))}")
+        print(f"simulator: {'pinned to CPU ' + b.sim_pin[-1] if b.sim_pin else 'not pinned (one CPU)'}; "
+              f"clients: {'CPUs ' + b.pin[-1] if b.pin else 'not pinned'}; HTTPS, one listener per service; "
+              f"logs in {tmp}")
+        probe = step_probe(b, args.requests)
+        print(f"exporter /probe (4 layers, 1 tuple, sequential, {args.requests} probes): "
+              f"{probe['cpu_ms']:.3f} ms CPU per probe, wall {probe['wall_ms']:.2f} ms, "
+              f"new connections (sts, bedrock, runtime) {tuple(probe['connections'].values())}")
+        bg = step_background(b, args.tuples, args.rounds)
+        print(f"exporter background ({bg['tuples']} tuples, interval 10s, {bg['probes']:.0f} probes in "
+              f"{bg['seconds']:.1f} s): {bg['cpu_ms']:.3f} ms CPU per probe, {bg['core_fraction'] * 100:.1f} % "
+              f"of one core, new connections {tuple(bg['connections'].values())}")
+        bb = step_blackbox(b, args.requests)
+        print(f"blackbox http_2xx over HTTPS ({args.requests} probes): {bb['cpu_ms']:.3f} ms CPU per probe, "
+              f"wall {bb['wall_ms']:.2f} ms, new connections {bb['connections']:.0f}")
+        bo = step_boto3(b, args.requests)
+        print(f"boto3, the same four calls, clients built once ({args.requests} probes): {bo['cpu_ms']:.3f} ms "
+              f"CPU per probe, wall {bo['wall_ms']:.2f} ms, new connections {tuple(bo['connections'].values())}")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for p in b.procs:
+            if p.poll() is None:
+                b.stop(p)
+    vs_bb = probe["cpu_ms"] / bb["cpu_ms"]
+    vs_boto3 = probe["cpu_ms"] / bo["cpu_ms"]
+    fleet = bg["cpu_ms"] / 1000 * 10_000 / 60
+    print(f"ratio /probe : blackbox = {vs_bb:.3f} (goal <= 0.15, aim 0.1)")
+    print(f"ratio /probe : boto3    = {vs_boto3:.3f} (goal <= 0.05)")
+    print(f"10,000 tuples every 60 s at {bg['cpu_ms']:.3f} ms per probe: {fleet * 100:.1f} % of one core (goal < 10 %)")
+    if not args.short:
+        missed = [g for g, ok in (("blackbox", vs_bb <= 0.15), ("boto3", vs_boto3 <= 0.05),
+                                  ("10,000 tuples", fleet < 0.10)) if not ok]
+        print("goals met" if not missed else f"goals missed: {', '.join(missed)}")
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
