@@ -84,6 +84,11 @@ interval = "{interval}s"
 timeout = "10s"
 concurrency = {concurrency}
 
+# Every target is in one account: let it take the whole schedule (the default pace,
+# 10 Bedrock calls per second per account, would stretch each round far past the interval).
+[limits]
+bedrock_per_second = 1000
+
 [[sources]]
 name = "bench"
 profile = "bench"''']

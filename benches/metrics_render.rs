@@ -73,6 +73,7 @@ fn populated() -> Metrics {
             regions: REGIONS.iter().map(|s| s.to_string()).collect(),
             models: MODELS.iter().map(|s| s.to_string()).collect(),
             settings: settings(),
+            accounts: Default::default(),
         })
         .collect();
     let config = Config {
@@ -85,6 +86,7 @@ fn populated() -> Metrics {
             api_key: None,
         }],
         targets,
+        limits: Default::default(),
         probe_endpoint: Default::default(),
     };
     let metrics = match Metrics::new() {

@@ -115,6 +115,8 @@ def scenario(models):
 def exporter_config(targets, models, interval):
     model_list = ", ".join(f'"amazon.cost-model-{i:03d}-v1:0"' for i in range(models))
     out = [f'[probe]\ninterval = "{interval}"\ntimeout = "10s"\nconcurrency = 16\n\n'
+           # One account for every target: the pace must not be what is measured.
+           '[limits]\nbedrock_per_second = 1000\n\n'
            '[[sources]]\nname = "bench"\nprofile = "bench"\n']
     for t in range(targets):
         out.append(f'[[targets]]\nname = "cost-{t:03d}"\nsource = "bench"\nrole_arn = "{ROLE_ARN}"\n'

@@ -87,6 +87,11 @@ concurrency = 32
 [probe_endpoint]
 max_in_flight = 8
 
+# Every target is in one account: let it take the whole schedule (the default pace,
+# 10 Bedrock calls per second per account, would stretch each round far past the interval).
+[limits]
+bedrock_per_second = 1000
+
 [[sources]]
 name = "soak"
 profile = "soak"''']

@@ -334,6 +334,28 @@ __TRANSIENT_FIX__
             run bedrock-access-exporter check-config --config.file=... to list every problem with
             file, line, target and field, fix them, then reload (SIGHUP or POST /-/reload)
           runbook_url: "http://{{ $labels.instance }}/"
+
+      - alert: BedrockAccessDiscoveryFailing
+        expr: |
+          bedrock_access_exporter_discovery_success == 0
+          and on (job, instance, target) bedrock_access_exporter_discovery_failure_info
+        for: 30m
+        labels:
+          severity: warning
+        annotations:
+          summary: "Account discovery of {{ $labels.target }} fails ({{ $labels.instance }})"
+          description: >-
+            bedrock-access-exporter on {{ $labels.instance }} cannot list the accounts of target
+            {{ $labels.target }} from AWS Organizations; it keeps probing the last known accounts,
+            so accounts added or closed since are not reflected.
+          fix: >-
+            read bedrock_access_exporter_discovery_failure_info{target="{{ $labels.target }}"}:
+            organizations_not_in_use or organizations_access_denied: set accounts_from.role_arn to a
+            role in the management account (or a delegated administrator) allowed
+            organizations:ListAccounts, ListAccountsForParent and ListChildren;
+            organizations_parent_not_found: fix accounts_from.ous; otherwise the exporter's log
+            names the reason
+          runbook_url: "http://{{ $labels.instance }}/"
 """
 
 

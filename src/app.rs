@@ -11,11 +11,13 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, ConfigError, Problem};
+use crate::discovery::Discoveries;
 use crate::metrics::Metrics;
 use crate::notify;
 use crate::ondemand::OnDemand;
@@ -45,6 +47,13 @@ pub struct App<P: ProbeFn> {
     scheduler: Scheduler<P>,
     ready: AtomicBool,
     reload_lock: tokio::sync::Mutex<()>,
+    /// The configuration as loaded from the file (discovering targets without accounts).
+    loaded: RwLock<Option<Arc<Config>>>,
+    /// The accounts discovery last found per `accounts_from` target.
+    discoveries: Discoveries,
+    /// Stops the discovery loops of the running configuration.
+    discovery_loops: Mutex<Option<CancellationToken>>,
+    me: Weak<App<P>>,
 }
 
 impl<P: ProbeFn> App<P> {
@@ -54,7 +63,7 @@ impl<P: ProbeFn> App<P> {
         loader: Loader,
         factory: ProberFactory<P>,
     ) -> Arc<App<P>> {
-        Arc::new(App {
+        Arc::new_cyclic(|me| App {
             scheduler: Scheduler::new(Arc::clone(&metrics)),
             ondemand: OnDemand::new(Arc::clone(&metrics)),
             metrics,
@@ -64,6 +73,10 @@ impl<P: ProbeFn> App<P> {
             current: RwLock::new(None),
             ready: AtomicBool::new(false),
             reload_lock: tokio::sync::Mutex::new(()),
+            loaded: RwLock::new(None),
+            discoveries: Discoveries::default(),
+            discovery_loops: Mutex::new(None),
+            me: me.clone(),
         })
     }
 
@@ -77,8 +90,9 @@ impl<P: ProbeFn> App<P> {
         (self.loader)(&self.config_path)
     }
 
-    /// Applies a configuration: builds its prober and swaps the scheduler to it. A failure is
-    /// logged and the running configuration stays.
+    /// Applies a configuration: builds its prober, discovers the accounts of `accounts_from`
+    /// targets not discovered yet with these settings, and swaps the scheduler to it. A failure
+    /// is logged and the running configuration stays.
     pub async fn apply(&self, config: Config) {
         if let Err(e) = self.try_apply(config).await {
             tracing::error!(error = %e, "configuration not applied; keeping the running configuration");
@@ -92,15 +106,33 @@ impl<P: ProbeFn> App<P> {
             .await
             .map_err(|e| self.failure("building the probers", e))?;
         let prober = Arc::new(prober);
+        let names: Vec<&str> = config.discovering().map(|(t, _)| t.name.as_str()).collect();
+        self.discoveries.retain(&names);
+        let first = config
+            .discovering()
+            .filter(|(t, d)| self.discoveries.accounts(t, d).is_none())
+            .map(|(t, d)| {
+                self.discoveries
+                    .refresh(prober.as_ref(), t, d, &self.metrics)
+            });
+        futures::future::join_all(first).await;
+        let resolved = Arc::new(self.resolve(&config));
         let start = std::panic::AssertUnwindSafe(|| {
             self.scheduler
-                .start(Arc::clone(&config), Arc::clone(&prober))
+                .start(Arc::clone(&resolved), Arc::clone(&prober))
         });
         std::panic::catch_unwind(start).map_err(|p| self.failure("starting the schedule", p))?;
         let tuples = self.metrics.tuples.len();
         if let Ok(mut cur) = self.current.write() {
-            *cur = Some(Arc::new(Generation { config, prober }));
+            *cur = Some(Arc::new(Generation {
+                config: resolved,
+                prober,
+            }));
         }
+        if let Ok(mut l) = self.loaded.write() {
+            *l = Some(Arc::clone(&config));
+        }
+        self.start_discovery(&config);
         self.ready
             .store(self.scheduler.is_running(), Ordering::SeqCst);
         tracing::debug!(tuples_with_series = tuples, "configuration applied");
@@ -121,6 +153,74 @@ impl<P: ProbeFn> App<P> {
                 ),
             }],
         }
+    }
+
+    /// `config` with each discovering target's last known accounts.
+    fn resolve(&self, config: &Config) -> Config {
+        config.with_discovered(|name| {
+            let (t, d) = config.discovering().find(|(t, _)| t.name == name)?;
+            self.discoveries.accounts(t, d)
+        })
+    }
+
+    /// One loop per `accounts_from` target: every `refresh`, discover again, and apply a
+    /// changed list. The loops of the previous configuration stop.
+    fn start_discovery(&self, config: &Arc<Config>) {
+        let stop = CancellationToken::new();
+        let previous = self
+            .discovery_loops
+            .lock()
+            .map(|mut l| l.replace(stop.clone()))
+            .ok()
+            .flatten();
+        if let Some(p) = previous {
+            p.cancel();
+        }
+        for (target, d) in config.discovering() {
+            let (me, stop) = (self.me.clone(), stop.clone());
+            let (target, d) = (target.clone(), d.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(d.refresh) => {}
+                    }
+                    let Some(app) = me.upgrade() else { return };
+                    let Some(current) = app.current() else {
+                        continue;
+                    };
+                    let changed = tokio::select! {
+                        _ = stop.cancelled() => return,
+                        c = app.discoveries.refresh(current.prober.as_ref(), &target, &d, &app.metrics) => c,
+                    };
+                    if changed && !stop.is_cancelled() {
+                        app.rediscovered().await;
+                    }
+                }
+            });
+        }
+    }
+
+    /// Applies the accounts discovery found to the running configuration: like a reload,
+    /// without reading the file (removed accounts lose their series, new ones are scheduled).
+    async fn rediscovered(&self) {
+        let _serial = self.reload_lock.lock().await;
+        let loaded = self.loaded.read().ok().and_then(|l| l.clone());
+        let (Some(loaded), Some(current)) = (loaded, self.current()) else {
+            return;
+        };
+        let resolved = Arc::new(self.resolve(&loaded));
+        let prober = Arc::clone(&current.prober);
+        self.scheduler
+            .restart(Arc::clone(&resolved), Arc::clone(&prober));
+        let tuples = self.metrics.tuples_configured();
+        if let Ok(mut cur) = self.current.write() {
+            *cur = Some(Arc::new(Generation {
+                config: resolved,
+                prober,
+            }));
+        }
+        tracing::info!(tuples, "accounts changed; tuples applied");
     }
 
     /// Applies the first configuration (serialised with reloads, so a SIGHUP that arrives while
@@ -155,7 +255,7 @@ impl<P: ProbeFn> App<P> {
         notify::reloading();
         let result = match self.load_caught().await {
             Ok(config) => {
-                let n = config.tuples().len();
+                let n = config.tuple_count();
                 let applied = self.try_apply(config).await;
                 if applied.is_ok() {
                     tracing::info!(file = %self.config_path.display(), tuples = n, "configuration reloaded");
@@ -186,11 +286,22 @@ impl<P: ProbeFn> App<P> {
     /// A one-line summary for the service manager's `STATUS=`.
     pub fn status_line(&self) -> String {
         match self.current() {
-            Some(g) => format!(
-                "probing {} tuples of {} targets",
-                g.config.tuples().len(),
-                g.config.targets.len()
-            ),
+            Some(g) => {
+                let shard = self.metrics.shard();
+                let owned = g
+                    .config
+                    .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
+                    .len();
+                let of = if shard.is_sharded() {
+                    format!(" (shard {shard})")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "probing {owned} tuples of {} targets{of}",
+                    g.config.targets.len()
+                )
+            }
             None => "no configuration running".to_string(),
         }
     }
@@ -213,6 +324,9 @@ impl<P: ProbeFn> App<P> {
     /// Stops the scheduler and cancels the probes in flight.
     pub async fn shutdown(&self) {
         self.ready.store(false, Ordering::SeqCst);
+        if let Some(stop) = self.discovery_loops.lock().ok().and_then(|mut l| l.take()) {
+            stop.cancel();
+        }
         self.scheduler.shutdown().await;
     }
 }

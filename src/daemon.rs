@@ -15,7 +15,9 @@ use crate::config::{self, Config, ConfigError};
 use crate::metrics::{Metrics, MetricsError};
 use crate::notify;
 use crate::probe::Prober;
+use crate::probe::pacing::Pacer;
 use crate::schedule::ProbeFn;
+use crate::shard::Shard;
 use crate::shutdown::Signals;
 use crate::web::{self, SelfCheck, WebError, WebOptions, WebState};
 
@@ -50,6 +52,8 @@ pub struct DaemonOptions {
     pub config_file: PathBuf,
     /// `host:port` or `:port` (all interfaces).
     pub listen_address: String,
+    /// This replica's shard of the tuples (`--shard.index`/`--shard.count`).
+    pub shard: Shard,
 }
 
 /// Normalises a listen address: `:9819` means all interfaces (`0.0.0.0:9819`); `host:port`
@@ -83,15 +87,27 @@ pub fn serve<P: ProbeFn>(
     .spawn(stop)
 }
 
-/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober. Every
-/// reload's prober shares the model lifecycles read so far.
+/// Runs the daemon until SIGTERM/SIGINT, with the real configuration loader and prober, pacing
+/// every AWS call per account ([`Pacer`], one for the process, at this replica's share). Every
+/// reload's prober shares the pacer and the model lifecycles read so far.
 pub async fn run(opts: DaemonOptions, web: WebOptions) -> Result<(), DaemonError> {
+    let shards = opts.shard.count;
+    let pacer =
+        Arc::new(Pacer::new(&config::Limits::default(), shards).map_err(MetricsError::from)?);
+    let paced = Arc::clone(&pacer);
     let lifecycles = Arc::new(crate::probe::lifecycle::LifecycleCache::default());
     let factory: ProberFactory<Prober> = Arc::new(move |c: Arc<Config>| {
+        let pacer = Arc::clone(&paced);
         let lifecycles = Arc::clone(&lifecycles);
-        Box::pin(async move { Prober::new(&c).await.with_lifecycle_cache(lifecycles) })
+        Box::pin(async move {
+            pacer.configure(&c.limits, shards);
+            Prober::new(&c)
+                .await
+                .with_pacer(pacer)
+                .with_lifecycle_cache(lifecycles)
+        })
     });
-    run_with_web(opts, web, config::load, factory).await
+    run_inner(opts, web, config::load, factory, Some(pacer)).await
 }
 
 /// [`run_with_web`] with the default web options (plain HTTP on `opts.listen_address`).
@@ -113,6 +129,16 @@ pub async fn run_with_web<P: ProbeFn>(
     loader: Loader,
     factory: ProberFactory<P>,
 ) -> Result<(), DaemonError> {
+    run_inner(opts, web, loader, factory, None).await
+}
+
+async fn run_inner<P: ProbeFn>(
+    opts: DaemonOptions,
+    web: WebOptions,
+    loader: Loader,
+    factory: ProberFactory<P>,
+    pacer: Option<Arc<Pacer>>,
+) -> Result<(), DaemonError> {
     let config = loader(&opts.config_file).map_err(|error| DaemonError::Config {
         path: opts.config_file.clone(),
         error,
@@ -121,6 +147,10 @@ pub async fn run_with_web<P: ProbeFn>(
     let state = WebState::load(web.config_file.as_deref(), web.healthy_without_auth)
         .map_err(WebError::from)?;
     let metrics = Arc::new(Metrics::new()?);
+    metrics.set_shard(opts.shard);
+    for c in pacer.iter().flat_map(|p| p.collectors()) {
+        metrics.register(c)?;
+    }
     let app = App::new(metrics, opts.config_file.clone(), loader, factory);
     let mut signals = Signals::install().map_err(DaemonError::Signal)?;
     let listen = match web.listen.clone() {
@@ -140,7 +170,7 @@ pub async fn run_with_web<P: ProbeFn>(
     );
     let local: Option<SocketAddr> = server.local_addrs().first().copied();
     for a in server.local_addrs() {
-        tracing::info!(address = %a, config = %opts.config_file.display(), web = %web_summary, "bedrock-access-exporter listening");
+        tracing::info!(address = %a, config = %opts.config_file.display(), web = %web_summary, shard = %opts.shard, "bedrock-access-exporter listening");
     }
     tracing::info!(
         max_connections = limits.max_connections,
@@ -151,7 +181,7 @@ pub async fn run_with_web<P: ProbeFn>(
     let self_check = server.self_check();
     let stop = CancellationToken::new();
     let mut server = server.spawn(stop.clone());
-    let tuples = config.tuples().len();
+    let tuples = config.tuple_count();
     // The first configuration is applied in the background (building the prober may take a
     // moment) while signals are already handled.
     let (start_failed, mut start_failure) = tokio::sync::oneshot::channel();

@@ -213,6 +213,7 @@ mod tests {
         t.settings.invoke = InvokeMode::None;
         let key = TupleKey {
             target: "t".into(),
+            account: String::new(),
             aws_region: "us-east-1".into(),
             model_id: MODEL.into(),
         };
@@ -266,6 +267,7 @@ mod tests {
         let mut t = target(None, &["us-east-1"], &[MODEL, EMBED]);
         let key = |model: &str| TupleKey {
             target: "t".into(),
+            account: String::new(),
             aws_region: "us-east-1".into(),
             model_id: model.into(),
         };

@@ -12,6 +12,7 @@ use bedrock_access_exporter::daemon::{self, DaemonOptions};
 use bedrock_access_exporter::diagnose;
 use bedrock_access_exporter::logging::{self, LEVELS, LogFormat};
 use bedrock_access_exporter::metrics::{VERSION, revision};
+use bedrock_access_exporter::shard::{Shard, ShardError};
 use bedrock_access_exporter::shutdown::{self, Signals};
 use bedrock_access_exporter::sim;
 use bedrock_access_exporter::web;
@@ -41,6 +42,25 @@ struct Cli {
     )]
     log_format: LogFormat,
 
+    /// How many replicas share the tuples (each probes and exports only its shard).
+    #[arg(
+        long = "shard.count",
+        env = "BEDROCK_EXPORTER_SHARD_COUNT",
+        default_value_t = 1,
+        value_name = "N"
+    )]
+    shard_count: u32,
+
+    /// This replica's shard, 0 to N-1, or `auto`: the ordinal of a StatefulSet pod's hostname
+    /// (`name-3` → 3).
+    #[arg(
+        long = "shard.index",
+        env = "BEDROCK_EXPORTER_SHARD_INDEX",
+        default_value = "0",
+        value_name = "I|auto"
+    )]
+    shard_index: String,
+
     /// Print the version and revision, and exit.
     #[arg(long = "version")]
     version: bool,
@@ -59,6 +79,9 @@ enum Command {
         /// Only this target.
         #[arg(long, value_name = "NAME")]
         target: Option<String>,
+        /// Only this account (of a many-account target).
+        #[arg(long, value_name = "ACCOUNT")]
+        account: Option<String>,
         /// Only this region.
         #[arg(long, value_name = "REGION")]
         region: Option<String>,
@@ -87,6 +110,10 @@ enum Command {
         listen: Vec<SocketAddr>,
         #[command(flatten)]
         tls: SimTlsArgs,
+        /// Write what the simulator saw (calls per operation, peak calls per second per account,
+        /// AssumeRole per role and region) to this JSON file when it stops.
+        #[arg(long = "counts-file", value_name = "PATH")]
+        counts_file: Option<PathBuf>,
     },
 }
 
@@ -145,12 +172,14 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig) => check_config(&cli.config_file),
         Some(Command::Diagnose {
             ref target,
+            ref account,
             ref region,
             ref model,
             output,
         }) => {
             let selection = diagnose::Selection {
                 target: target.clone(),
+                account: account.clone(),
                 region: region.clone(),
                 model: model.clone(),
             };
@@ -160,11 +189,13 @@ fn main() -> ExitCode {
             ref scenario,
             ref listen,
             ref tls,
+            ref counts_file,
         }) => {
             let options = sim::SimulateOptions {
                 scenario: scenario.clone(),
                 listen: listen.clone(),
                 tls: tls.options(),
+                counts_file: counts_file.clone(),
             };
             exit_from(
                 runtime().and_then(|rt| rt.block_on(sim::run(&options)).context("AWS simulator")),
@@ -180,9 +211,17 @@ fn main() -> ExitCode {
             }
         }
         None => {
+            let shard = match shard_of(&cli) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("bedrock-access-exporter: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let opts = DaemonOptions {
                 config_file: cli.config_file.clone(),
                 listen_address: cli.web.first_address().to_string(),
+                shard,
             };
             let web = cli.web.options();
             exit_from(runtime().and_then(|rt| {
@@ -191,6 +230,17 @@ fn main() -> ExitCode {
             }))
         }
     }
+}
+
+/// The shard of `--shard.index`/`--shard.count`; `auto` reads the hostname (`HOSTNAME`, else
+/// the kernel's).
+fn shard_of(cli: &Cli) -> Result<Shard, ShardError> {
+    let hostname = std::env::var("HOSTNAME").ok().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    });
+    Shard::parse(&cli.shard_index, cli.shard_count, hostname.as_deref())
 }
 
 /// `diagnose --output`.
@@ -225,17 +275,18 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
             return ExitCode::from(2);
         }
     };
-    let tuples = match diagnose::select(&cfg, selection) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("bedrock-access-exporter diagnose: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("bedrock-access-exporter diagnose: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = rt.block_on(discover_accounts(cfg));
+    let tuples = match diagnose::select(&cfg, selection) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("bedrock-access-exporter diagnose: {e}");
             return ExitCode::from(2);
         }
     };
@@ -253,6 +304,32 @@ fn run_diagnose(path: &Path, selection: &diagnose::Selection, output: DiagnoseOu
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `cfg` with the accounts its `accounts_from` targets find now (a failure is printed, and that
+/// target has no accounts to diagnose).
+async fn discover_accounts(cfg: config::Config) -> config::Config {
+    if cfg.discovering().next().is_none() {
+        return cfg;
+    }
+    let prober = bedrock_access_exporter::probe::Prober::new(&cfg).await;
+    let mut found = std::collections::HashMap::new();
+    for (t, d) in cfg.discovering() {
+        match prober.discover(t, d).await {
+            Ok(accounts) => {
+                found.insert(t.name.clone(), accounts);
+            }
+            Err(f) => eprintln!(
+                "bedrock-access-exporter diagnose: target {:?}: discovering accounts failed: {} ({}): {}; fix: {}",
+                t.name,
+                f.reason.as_str(),
+                f.error_code.as_deref().unwrap_or("no error code"),
+                f.message,
+                f.reason.fix()
+            ),
+        }
+    }
+    cfg.with_discovered(|name| found.get(name).cloned())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

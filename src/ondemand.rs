@@ -232,7 +232,8 @@ impl OnDemand {
         share: &Arc<Semaphore>,
         key: &TupleKey,
     ) -> TupleOutcome {
-        let target = job.target;
+        // A many-account target's tuple is probed by the member of its account.
+        let target = job.target.member_for(&key.account);
         let invoke_on = target.settings.invoke != InvokeMode::None;
         // Only a probe that may invoke takes the tuple's slot (and keeps it while it invokes).
         let mut held: Option<OwnedMutexGuard<Option<Cached>>> = if invoke_on {

@@ -4,7 +4,8 @@
 //! target per interval period, and the invoke layer at most once per `invoke_interval`.
 //!
 //! Timing: every target has periods `epoch + phase + k·interval`; tuple `i` of the target's `n`
-//! tuples starts at `i·interval/n` into each period. `epoch` is when the scheduler was created
+//! tuples (those of this replica's shard, in the order of [`plan`]) starts at `i·interval/n`
+//! into each period. `epoch` is when the scheduler was created
 //! and stays across reloads, and `phase` is a hash of the target's name, so an unchanged target
 //! keeps its rhythm when the configuration is reloaded.
 
@@ -19,9 +20,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, InvokeMode, Target, TupleKey};
+use crate::config::{Config, Discovery, InvokeMode, Target, TupleKey};
 use crate::metrics::Metrics;
+use crate::probe::organizations::{DiscoveryFailure, DiscoveryReason};
 use crate::probe::{ProbeReport, Prober, Round};
+use crate::reason::Reason;
+
+pub mod plan;
 
 /// Extra time the outer guard gives a probe beyond its configured timeout (the prober enforces
 /// the timeout itself; the guard only catches a probe that does not).
@@ -41,6 +46,23 @@ pub trait ProbeFn: Send + Sync + 'static {
         round: &'a Round,
         run_invoke: bool,
     ) -> impl Future<Output = ProbeReport> + Send + 'a;
+
+    /// The accounts `discovery` finds for `target` now (AWS Organizations). A prober that
+    /// cannot discover (a fake) answers with a failure.
+    fn discover<'a>(
+        &'a self,
+        target: &'a Target,
+        discovery: &'a Discovery,
+    ) -> impl Future<Output = Result<Vec<String>, DiscoveryFailure>> + Send + 'a {
+        let _ = (target, discovery);
+        async {
+            Err(DiscoveryFailure {
+                reason: DiscoveryReason::Probe(Reason::Unknown),
+                error_code: None,
+                message: "this prober does not discover accounts".to_string(),
+            })
+        }
+    }
 }
 
 impl ProbeFn for Prober {
@@ -57,6 +79,14 @@ impl ProbeFn for Prober {
         run_invoke: bool,
     ) -> impl Future<Output = ProbeReport> + Send + 'a {
         Prober::probe(self, target, region, model, round, run_invoke)
+    }
+
+    fn discover<'a>(
+        &'a self,
+        target: &'a Target,
+        discovery: &'a Discovery,
+    ) -> impl Future<Output = Result<Vec<String>, DiscoveryFailure>> + Send + 'a {
+        Prober::discover(self, target, discovery)
     }
 }
 
@@ -214,15 +244,33 @@ impl<P: ProbeFn> Scheduler<P> {
     /// in flight finish (their results are dropped if their tuple is gone); tuples that stay
     /// keep their series and their phase. Applies the tuple set to the metrics.
     pub fn start(&self, config: Arc<Config>, prober: Arc<P>) {
+        self.run(config, prober, true);
+    }
+
+    /// [`Scheduler::start`] for a change of the tuples that is not a reload of the file (the
+    /// accounts discovery found): the reload status stays as it is.
+    pub fn restart(&self, config: Arc<Config>, prober: Arc<P>) {
+        self.run(config, prober, false);
+    }
+
+    fn run(&self, config: Arc<Config>, prober: Arc<P>, reloaded: bool) {
         if self.shared.shutdown.is_cancelled() {
             return;
         }
         // Everything that could fail comes before anything shared changes.
         let permits = config.defaults.concurrency.clamp(1, Semaphore::MAX_PERMITS);
         let semaphore = Arc::new(Semaphore::new(permits));
-        let keys: std::collections::HashSet<TupleKey> =
-            config.tuples().into_iter().map(|(k, _)| k).collect();
-        self.shared.metrics.apply_config(&config);
+        let shard = self.shared.metrics.shard();
+        let keys: std::collections::HashSet<TupleKey> = config
+            .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        if reloaded {
+            self.shared.metrics.apply_config(&config);
+        } else {
+            self.shared.metrics.apply_tuples(&config);
+        }
         self.shared.memory().retain(|k, _| keys.contains(k));
         let loops = self.shared.shutdown.child_token();
         let mut handles = Vec::new();
@@ -276,11 +324,7 @@ async fn run_target<P: ProbeFn>(
     semaphore: Arc<Semaphore>,
     loops: CancellationToken,
 ) {
-    let tuples: Vec<(String, String)> = target
-        .regions
-        .iter()
-        .flat_map(|r| target.models.iter().map(move |m| (r.clone(), m.clone())))
-        .collect();
+    let tuples = plan::plan(&target, shared.metrics.shard());
     let n = tuples.len();
     if n == 0 {
         return;
@@ -293,11 +337,13 @@ async fn run_target<P: ProbeFn>(
     let mut started = Instant::now();
     let mut k = period_of(started);
     let mut resuming = true;
+    // The round of the previous period, for the gates whose own round started then.
+    let mut previous: Option<Arc<Round>> = None;
     loop {
         let period_start = first_start + nanos(interval.as_nanos().saturating_mul(k));
         // Made when the period's first probe starts, shared by the period's tuples.
         let mut round: Option<Arc<Round>> = None;
-        for (i, (region, model)) in tuples.iter().enumerate() {
+        for (i, planned_tuple) in tuples.iter().enumerate() {
             let planned = period_start + offs[i];
             // At start and after a reload, slots already past in this period wait for the next.
             if resuming && planned < started {
@@ -307,16 +353,19 @@ async fn run_target<P: ProbeFn>(
                 _ = loops.cancelled() => return,
                 _ = tokio::time::sleep_until(planned) => {}
             }
+            // Right after a start or reload there is no previous round: the gate's first
+            // round begins now.
+            let slot = if planned_tuple.previous_round && previous.is_some() {
+                &mut previous
+            } else {
+                &mut round
+            };
             let task = ProbeTask {
                 shared: Arc::clone(&shared),
                 prober: Arc::clone(&prober),
-                target: Arc::clone(&target),
-                key: TupleKey {
-                    target: target.name.clone(),
-                    aws_region: region.clone(),
-                    model_id: model.clone(),
-                },
-                round: Arc::clone(round.get_or_insert_with(|| Arc::new(prober.new_round()))),
+                target: Arc::clone(&planned_tuple.target),
+                key: planned_tuple.key.clone(),
+                round: Arc::clone(slot.get_or_insert_with(|| Arc::new(prober.new_round()))),
                 planned,
             };
             let guard = shared.tracker.enter();
@@ -326,6 +375,7 @@ async fn run_target<P: ProbeFn>(
                 task.run(sem).await;
             });
         }
+        previous = round;
         resuming = false;
         k += 1;
         // If the process was stalled (e.g. suspended) for more than a period, skip ahead
@@ -336,6 +386,7 @@ async fn run_target<P: ProbeFn>(
             k = period_of(now);
             started = now;
             resuming = true;
+            previous = None;
         }
     }
 }

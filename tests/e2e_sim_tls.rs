@@ -225,13 +225,15 @@ latency = "20ms"
 }
 
 /// `targets` targets × 2 regions × `models` models, every `interval_s` seconds, at most
-/// `concurrency` probes at once.
+/// `concurrency` probes at once. All the targets are in one account, so `[limits]` lets that
+/// account take every probe of the schedule (the default pace, 10 Bedrock calls per second,
+/// would stretch a round of 1,000 tuples to minutes; this test is about connections).
 fn fleet_config(targets: usize, models: usize, interval_s: u64, concurrency: usize) -> String {
     let model_list: Vec<String> = (0..models)
         .map(|i| format!("\"amazon.fleet-model-{i:03}-v1:0\""))
         .collect();
     let mut out = format!(
-        "[probe]\ninterval = \"{interval_s}s\"\ntimeout = \"10s\"\nconcurrency = {concurrency}\n\n[[sources]]\nname = \"fleet\"\nprofile = \"fleet\"\n"
+        "[probe]\ninterval = \"{interval_s}s\"\ntimeout = \"10s\"\nconcurrency = {concurrency}\n\n[limits]\nbedrock_per_second = 1000\n\n[[sources]]\nname = \"fleet\"\nprofile = \"fleet\"\n"
     );
     for t in 0..targets {
         out.push_str(&format!(

@@ -74,6 +74,7 @@ async fn sighup_reloads_a_good_file_keeps_the_old_one_on_a_bad_file_and_sigterm_
     let opts = DaemonOptions {
         config_file: path.clone(),
         listen_address: format!("127.0.0.1:{port}"),
+        shard: Default::default(),
     };
     let daemon = tokio::spawn(run_with(opts, load_lines, factory()));
 
@@ -143,6 +144,7 @@ async fn a_bad_file_at_start_up_is_refused_with_every_problem_listed() {
     let opts = DaemonOptions {
         config_file: path,
         listen_address: "127.0.0.1:0".into(),
+        shard: Default::default(),
     };
     match run_with(opts, load_lines, factory()).await {
         Err(e @ DaemonError::Config { .. }) => {

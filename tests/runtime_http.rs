@@ -882,6 +882,11 @@ async fn probe_errors_say_what_is_wrong_in_plain_text() {
             "model \"nope\" is not configured for target \"prod\"\n",
         ),
         (
+            "/probe?target=prod&account=999999999999",
+            400,
+            "account \"999999999999\" is not probed by target \"prod\"\n",
+        ),
+        (
             "/probe?target=prod&debug=maybe",
             400,
             "parameter \"debug\" must be true or false\n",

@@ -103,6 +103,7 @@ async fn a_panic_while_a_reload_is_read_or_built_fails_the_reload_and_the_old_co
     let opts = DaemonOptions {
         config_file: path.clone(),
         listen_address: format!("127.0.0.1:{port}"),
+        shard: Default::default(),
     };
     let daemon = tokio::spawn(run_with(opts, exploding_loader, exploding_factory()));
     until(&format!("{base}/-/ready"), "ready", |s, _| s == 200).await;
@@ -195,6 +196,7 @@ async fn a_first_configuration_that_cannot_be_applied_ends_the_daemon() {
     let opts = DaemonOptions {
         config_file: path.clone(),
         listen_address: format!("127.0.0.1:{port}"),
+        shard: Default::default(),
     };
     let ended = tokio::time::timeout(
         Duration::from_secs(10),

@@ -356,13 +356,29 @@ def check_patches(docs, versions):
     return crds
 
 
+def check_shards(where, sts):
+    """Several replicas shard the tuples: --shard.count equals spec.replicas and every pod takes
+    its index from its ordinal (--shard.index=auto); one replica needs neither."""
+    replicas = sts["spec"].get("replicas", 1)
+    args = sts["spec"]["template"]["spec"]["containers"][0].get("args", [])
+    count = [a.split("=", 1)[1] for a in args if a.startswith("--shard.count=")]
+    index = [a.split("=", 1)[1] for a in args if a.startswith("--shard.index=")]
+    if replicas == 1 and not count:
+        return
+    if count != [str(replicas)]:
+        fail(where, f"--shard.count {count} must equal spec.replicas ({replicas}): each pod probes 1/count of the tuples")
+    if index != ["auto"]:
+        fail(where, f"--shard.index {index} must be auto: each pod takes its StatefulSet ordinal")
+    if sts["spec"].get("podManagementPolicy") != "Parallel":
+        fail(where, "shards are independent: podManagementPolicy Parallel")
+
+
 def check_render(where, docs, binary, out, unrendered=False):
     components = where.split("+")
     sts = one(where, docs, "StatefulSet")
     if not sts:
         return
-    if sts["spec"].get("replicas") != 1:
-        fail(where, "one replica until the exporter shards (--shard.count/--shard.index)")
+    check_shards(where, sts)
     pdb = one(where, docs, "PodDisruptionBudget")
     if pdb and not subset(pdb["spec"]["selector"]["matchLabels"], sts["spec"]["template"]["metadata"]["labels"]):
         fail(where, "the PodDisruptionBudget does not select the exporter pods")

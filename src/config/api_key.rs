@@ -206,13 +206,17 @@ pub fn check_target(
     let Some(source) = source.filter(|s| key_sources.contains(s)) else {
         return;
     };
-    if t.contains_key("role_arn") {
+    // Every way of naming a role to assume (one role, or one per account of a fleet).
+    for key in ["role_arn", "role_name", "accounts", "accounts_from"] {
+        if !t.contains_key(key) {
+            continue;
+        }
         ctx.report(
-            &join(path, "role_arn"),
+            &join(path, key),
             target,
             format!(
                 "source {source:?} authenticates with a Bedrock API key, which calls Bedrock as \
-                 the key's own IAM identity and cannot assume a role: remove role_arn (the key's \
+                 the key's own IAM identity and cannot assume a role: remove {key} (the key's \
                  account is probed), or probe from a source with AWS credentials"
             ),
         );

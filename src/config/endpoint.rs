@@ -2,11 +2,23 @@
 
 use config::{Map, Value};
 
-use super::ProbeEndpoint;
 use super::ctx::Ctx;
 use super::limits::MAX_PROBE_IN_FLIGHT;
 use super::locate::join;
 use super::values::{as_table, get_uint};
+
+/// `[probe_endpoint]`: how `GET /probe` (on-demand probes) is bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeEndpoint {
+    /// `/probe` requests answered at once; more are refused with 429 and `Retry-After`.
+    pub max_in_flight: usize,
+}
+
+impl Default for ProbeEndpoint {
+    fn default() -> Self {
+        ProbeEndpoint { max_in_flight: 8 }
+    }
+}
 
 const KEYS: [&str; 1] = ["max_in_flight"];
 

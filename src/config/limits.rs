@@ -36,7 +36,7 @@ pub const MAX_SOURCES: usize = 256;
 pub const MAX_REGIONS: usize = 64;
 /// Most models of one target.
 pub const MAX_MODELS: usize = 1_000;
-/// Most (target, region, model) tuples in all.
+/// Most (target, account, region, model) tuples in all (written and discovered accounts).
 pub const MAX_TUPLES: usize = 50_000;
 /// Longest target or source name, in characters (it becomes a label value and a table row).
 pub const MAX_NAME_CHARS: usize = 128;

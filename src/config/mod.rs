@@ -13,6 +13,8 @@
 //!   reads only a regular file up to that size; `bounds` checks a YAML file's depth and alias
 //!   expansion on its event stream before anything builds a tree from it.
 //! - `endpoint`: `[probe_endpoint]`, the settings of `GET /probe`.
+//! - `pacing`: `[limits]`, how fast the exporter may call AWS per account and service.
+//! - `fleet`: many-account targets (`accounts`, `accounts_from`) and their expansion.
 //!
 //! Choices where `docs/configuration.md` is silent (also documented in `config/example.toml`):
 //! - Environment overrides address list entries by 0-based index or by name
@@ -41,8 +43,10 @@ mod ctx;
 mod endpoint;
 mod env;
 mod file;
+pub mod fleet;
 pub mod limits;
 mod locate;
+mod pacing;
 mod rules;
 mod settings;
 mod sources;
@@ -50,7 +54,10 @@ mod targets;
 mod values;
 
 pub use api_key::{ApiKey, ApiKeyFrom};
+pub use endpoint::ProbeEndpoint;
 pub use env::PREFIX as ENV_PREFIX;
+pub use fleet::{Discovery, Fleet};
+pub use pacing::Limits;
 pub use settings::{MAX_SESSION_DURATION, MIN_INTERVAL, MIN_SESSION_DURATION};
 pub use sources::DEFAULT_SOURCE;
 
@@ -145,6 +152,21 @@ pub struct Target {
     pub regions: Vec<String>,
     pub models: Vec<String>,
     pub settings: ProbeSettings,
+    /// One account (`role_arn`, or none), many (`role_name` with `accounts`/`accounts_from`),
+    /// or one account's member of a many-account target.
+    pub accounts: TargetAccounts,
+}
+
+/// Which accounts a target probes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum TargetAccounts {
+    /// The account of `role_arn`, or the source's own account without one.
+    #[default]
+    One,
+    /// One role in many accounts; the members are in [`Fleet::members`].
+    Many(Box<Fleet>),
+    /// One account of a many-account target: `role_arn` is that account's role.
+    Member,
 }
 
 impl fmt::Debug for Target {
@@ -157,6 +179,7 @@ impl fmt::Debug for Target {
             .field("regions", &self.regions)
             .field("models", &self.models)
             .field("settings", &self.settings)
+            .field("accounts", &self.accounts)
             .finish()
     }
 }
@@ -182,25 +205,14 @@ impl Target {
     }
 }
 
-/// One (target, region, model) tuple: the unit that is probed and exported.
+/// One (target, account, region, model) tuple: the unit that is probed and exported.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TupleKey {
     pub target: String,
+    /// The account of a many-account target's tuple; "" for a target with one account.
+    pub account: String,
     pub aws_region: String,
     pub model_id: String,
-}
-
-/// `[probe_endpoint]`: how `GET /probe` (on-demand probes) is bounded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeEndpoint {
-    /// `/probe` requests answered at once; more are refused with 429 and `Retry-After`.
-    pub max_in_flight: usize,
-}
-
-impl Default for ProbeEndpoint {
-    fn default() -> Self {
-        ProbeEndpoint { max_in_flight: 8 }
-    }
 }
 
 /// A validated configuration.
@@ -212,6 +224,8 @@ pub struct Config {
     pub defaults: ProbeSettings,
     pub sources: Vec<Source>,
     pub targets: Vec<Target>,
+    /// `[limits]`: calls per second per account and service.
+    pub limits: Limits,
     /// `[probe_endpoint]`.
     pub probe_endpoint: ProbeEndpoint,
 }
@@ -443,24 +457,48 @@ fn syntax_error(path: &Path, format: Format, e: config::ConfigError) -> ConfigEr
 }
 
 impl Config {
-    /// Every (target, region, model) tuple, in configuration order.
+    /// Every (target, account, region, model) tuple, in configuration order, with the target
+    /// that probes it (a many-account target's member for its account).
     pub fn tuples(&self) -> Vec<(TupleKey, &Target)> {
+        self.tuples_where(|_, _, _| true)
+    }
+
+    /// The tuples whose gate (target, account, region) `owns` accepts, without building the
+    /// keys of the others (a replica of many owns a small share of a large configuration).
+    pub fn tuples_where(
+        &self,
+        owns: impl Fn(&str, &str, &str) -> bool,
+    ) -> Vec<(TupleKey, &Target)> {
         let mut out = Vec::new();
         for t in &self.targets {
-            for r in &t.regions {
-                for m in &t.models {
-                    out.push((
-                        TupleKey {
-                            target: t.name.clone(),
-                            aws_region: r.clone(),
-                            model_id: m.clone(),
-                        },
-                        t,
-                    ));
+            for member in t.members() {
+                for r in &member.regions {
+                    if !owns(&member.name, member.tuple_account(), r) {
+                        continue;
+                    }
+                    for m in &member.models {
+                        out.push((
+                            TupleKey {
+                                target: member.name.clone(),
+                                account: member.tuple_account().to_string(),
+                                aws_region: r.clone(),
+                                model_id: m.clone(),
+                            },
+                            member,
+                        ));
+                    }
                 }
             }
         }
         out
+    }
+
+    /// How many tuples [`Config::tuples`] has, without building them.
+    pub fn tuple_count(&self) -> usize {
+        self.targets
+            .iter()
+            .map(|t| t.members().len() * t.regions.len() * t.models.len())
+            .sum()
     }
 
     /// The source a target probes from.

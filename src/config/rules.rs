@@ -32,6 +32,60 @@ pub fn account_id(value: &str) -> Result<(), String> {
     }
 }
 
+/// An IAM role name: 1 to 64 characters of letters, digits and `+=,.@_-`.
+pub fn role_name(value: &str) -> Result<(), String> {
+    if value.is_empty() || value.chars().count() > 64 || !value.chars().all(is_iam_name_char) {
+        return Err(format!(
+            "{value:?} is not a role name (1 to 64 characters of letters, digits and +=,.@_-)"
+        ));
+    }
+    Ok(())
+}
+
+/// An IAM path: `/`, or `/seg/…/` of printable ASCII, at most 512 characters.
+pub fn role_path(value: &str) -> Result<(), String> {
+    let inner = value
+        .strip_prefix('/')
+        .and_then(|v| v.strip_suffix('/').or((v.is_empty()).then_some(v)));
+    let ok = value.len() <= 512
+        && inner.is_some_and(|i| {
+            i.is_empty()
+                || i.split('/')
+                    .all(|seg| !seg.is_empty() && seg.chars().all(|c| c.is_ascii_graphic()))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not a role path (it starts and ends with \"/\", like \"/platform/\")"
+        ))
+    }
+}
+
+/// An AWS Organizations parent: an organizational unit (`ou-xxxx-xxxxxxxx`) or a root
+/// (`r-xxxx`).
+pub fn parent_id(value: &str) -> Result<(), String> {
+    let alnum = |s: &str, min: usize| {
+        s.len() >= min
+            && s.len() <= 32
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    let ok = match value.strip_prefix("ou-") {
+        Some(rest) => rest
+            .split_once('-')
+            .is_some_and(|(root, ou)| alnum(root, 4) && alnum(ou, 8)),
+        None => value.strip_prefix("r-").is_some_and(|r| alnum(r, 4)),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{value:?} is not an organizational unit id (ou-xxxx-xxxxxxxx) or root id (r-xxxx)"
+        ))
+    }
+}
+
 /// `arn:<partition>:iam::<12 digits>:role/<path/>name`.
 pub fn role_arn(value: &str) -> Result<(), String> {
     let hint = "expected arn:aws:iam::<12-digit account>:role/<optional/path/>name";

@@ -12,12 +12,16 @@ use super::locate::join;
 use super::settings::{SETTINGS_KEYS, target_settings};
 use super::sources::{DEFAULT_SOURCE, Sources};
 use super::values::{as_array, as_table, get_list, get_string, kind_name};
-use super::{ProbeSettings, Target, rules};
+use super::{ProbeSettings, Target, TargetAccounts, fleet, rules};
 
-const TARGET_OWN_KEYS: [&str; 6] = [
+const TARGET_OWN_KEYS: [&str; 10] = [
     "name",
     "source",
     "role_arn",
+    "role_name",
+    "role_path",
+    "accounts",
+    "accounts_from",
     "external_id",
     "regions",
     "models",
@@ -125,10 +129,10 @@ fn target(
     }
     let source = source(ctx, t, path, tname, with.sources);
     out.uses_default_source |= source.as_deref() == Some(DEFAULT_SOURCE);
-    let role_arn = role_arn(ctx, t, path, tname);
+    let role = fleet::role_spec(ctx, t, path, tname, &mut target_ok);
     let key_sources = with.sources.api_key_sources();
     super::api_key::check_target(ctx, t, path, tname, source.as_deref(), &key_sources);
-    let external_id = external_id(ctx, t, path, tname);
+    let external_id = external_id(ctx, t, path, tname, role.has_role);
     let regions = string_list(
         ctx,
         t,
@@ -158,14 +162,24 @@ fn target(
     if !target_ok {
         return None;
     }
-    Some(Target {
+    let target = Target {
         name: name?,
         source: source?,
-        role_arn,
+        role_arn: role.role_arn,
         external_id,
         regions: regions?,
         models: models?,
         settings,
+        accounts: match role.fleet {
+            Some(f) => TargetAccounts::Many(Box::new(f)),
+            None => TargetAccounts::One,
+        },
+    };
+    // A fixed list expands now; a discovered one when discovery answers.
+    let accounts = target.fleet().map(|f| f.accounts.clone());
+    Some(match accounts {
+        Some(list) => fleet::with_accounts(&target, list),
+        None => target,
     })
 }
 
@@ -223,29 +237,13 @@ fn source(
     Some(source)
 }
 
-fn role_arn(
-    ctx: &mut Ctx<'_>,
-    t: &Map<String, Value>,
-    path: &str,
-    tname: Option<&str>,
-) -> Option<String> {
-    let role_path = join(path, "role_arn");
-    let s = get_string(ctx, t.get("role_arn")?, &role_path, tname)?;
-    match rules::role_arn(&s) {
-        Ok(()) => Some(s),
-        Err(m) => {
-            ctx.report(&role_path, tname, m);
-            None
-        }
-    }
-}
-
 /// The external id; its value is never echoed in a message, whatever its type.
 fn external_id(
     ctx: &mut Ctx<'_>,
     t: &Map<String, Value>,
     path: &str,
     tname: Option<&str>,
+    has_role: bool,
 ) -> Option<String> {
     let ext_path = join(path, "external_id");
     let external_id = t.get("external_id").and_then(|v| match &v.kind {
@@ -265,7 +263,7 @@ fn external_id(
             None
         }
     });
-    if t.contains_key("external_id") && !t.contains_key("role_arn") {
+    if t.contains_key("external_id") && !has_role {
         ctx.report(
             &ext_path,
             tname,

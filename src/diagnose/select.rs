@@ -16,6 +16,8 @@ pub struct Selected<'c> {
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
     pub target: Option<String>,
+    /// One account of a many-account target (`--account`).
+    pub account: Option<String>,
     pub region: Option<String>,
     pub model: Option<String>,
 }
@@ -25,6 +27,8 @@ pub struct Selection {
 pub enum SelectionError {
     #[error("unknown target {0:?} (configured: {1})")]
     UnknownTarget(String, String),
+    #[error("no selected target probes account {0:?}")]
+    UnknownAccount(String),
     #[error("no selected target probes region {0:?}")]
     UnknownRegion(String),
     #[error("no selected target probes model {0:?}")]
@@ -48,7 +52,17 @@ pub fn select<'c>(
         .tuples()
         .into_iter()
         .filter(|(k, _)| sel.target.as_ref().is_none_or(|t| &k.target == t))
+        .filter(|(_, t)| {
+            sel.account
+                .as_ref()
+                .is_none_or(|a| t.role_account() == Some(a.as_str()))
+        })
         .collect();
+    if let Some(a) = &sel.account
+        && by_target.is_empty()
+    {
+        return Err(SelectionError::UnknownAccount(a.clone()));
+    }
     if let Some(r) = &sel.region
         && !by_target.iter().any(|(k, _)| &k.aws_region == r)
     {
@@ -94,6 +108,7 @@ mod tests {
         };
         let sel = |t: Option<&str>, r: Option<&str>, m: Option<&str>| Selection {
             target: t.map(str::to_string),
+            account: None,
             region: r.map(str::to_string),
             model: m.map(str::to_string),
         };

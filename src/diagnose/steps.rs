@@ -625,6 +625,7 @@ mod tests {
                 stream: false,
                 service_tier: None,
             },
+            accounts: Default::default(),
         }
     }
 
@@ -650,6 +651,7 @@ mod tests {
         ProbeReport {
             key: TupleKey {
                 target: "t".into(),
+                account: String::new(),
                 aws_region: "us-east-1".into(),
                 model_id: "anthropic.claude-3-haiku-20240307-v1:0".into(),
             },

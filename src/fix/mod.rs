@@ -79,6 +79,7 @@ impl<'a> FixContext<'a> {
         key: &'a TupleKey,
         report: Option<&ProbeReport>,
     ) -> FixContext<'a> {
+        let target = target.map(|t| t.member_for(&key.account));
         let configured_source_account = match (config, target) {
             (Some(c), Some(t)) => c.source_of(t).and_then(|s| s.expected_account.as_deref()),
             _ => None,
@@ -402,12 +403,14 @@ pub(crate) mod tests {
                 stream: false,
                 service_tier: None,
             },
+            accounts: Default::default(),
         }
     }
 
     pub(crate) fn key(region: &str, model: &str) -> TupleKey {
         TupleKey {
             target: "t".into(),
+            account: String::new(),
             aws_region: region.into(),
             model_id: model.into(),
         }

@@ -129,8 +129,9 @@ async fn metrics<P: ProbeFn>(
 /// The status view of the running configuration and the last background probes.
 pub fn current_view<P: ProbeFn>(app: &App<P>) -> status_page::StatusView {
     let current = app.current();
-    status_page::build(
+    status_page::build_for(
         current.as_ref().map(|g| g.config.as_ref()),
+        app.metrics.shard(),
         &app.metrics.snapshot(),
         SystemTime::now(),
     )

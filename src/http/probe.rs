@@ -1,4 +1,5 @@
-//! `GET /probe?target=…[&region=…][&model=…][&debug=true]`: probes one target's tuples now
+//! `GET /probe?target=…[&account=…][&region=…][&model=…][&debug=true]`: probes one target's
+//! tuples now (`account` picks one account of a many-account target)
 //! (through [`crate::ondemand`], which bounds what that may cost) and answers their gauges, or
 //! the plain-text trace. `HEAD /probe` probes nothing (405).
 //!
@@ -39,6 +40,8 @@ const SCRAPE_SLACK: Duration = Duration::from_millis(100);
 #[derive(Debug, Default, PartialEq)]
 pub struct ProbeParams {
     pub target: String,
+    /// One account of a many-account target (or the account of a `role_arn` target).
+    pub account: Option<String>,
     pub region: Option<String>,
     pub model: Option<String>,
     pub debug: bool,
@@ -51,6 +54,7 @@ pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         let slot = match k.as_ref() {
             "target" => &mut target,
+            "account" => &mut p.account,
             "region" => &mut p.region,
             "model" => &mut p.model,
             "debug" => {
@@ -63,7 +67,7 @@ pub fn parse_probe_query(query: Option<&str>) -> Result<ProbeParams, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown parameter {other:?}; expected target, region, model, debug\n"
+                    "unknown parameter {other:?}; expected target, account, region, model, debug\n"
                 ));
             }
         };
@@ -189,8 +193,8 @@ async fn answer<P: ProbeFn>(app: &App<P>, query: Option<&str>, headers: &HeaderM
     response
 }
 
-/// The target named by the request, with its region and model checked; else the status and
-/// text of the answer.
+/// The target named by the request, with its account, region and model checked; else the
+/// status and text of the answer.
 fn selected<'a, P>(
     current: &'a Generation<P>,
     params: &ProbeParams,
@@ -204,6 +208,17 @@ fn selected<'a, P>(
             ),
         ));
     };
+    if let Some(a) = &params.account
+        && !target
+            .members()
+            .iter()
+            .any(|m| m.role_account() == Some(a.as_str()))
+    {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("account {a:?} is not probed by target {:?}\n", target.name),
+        ));
+    }
     if let Some(r) = &params.region
         && !target.regions.contains(r)
     {
@@ -229,22 +244,33 @@ fn selected<'a, P>(
     Ok(target)
 }
 
-/// The tuples of `target` the request selects.
+/// The tuples of `target` the request selects (of every account of a many-account target,
+/// unless `account` picks one).
 fn keys(target: &Target, params: &ProbeParams) -> Vec<TupleKey> {
     let mut keys = Vec::new();
-    for r in &target.regions {
-        if params.region.as_ref().is_some_and(|want| want != r) {
+    for member in target.members() {
+        if params
+            .account
+            .as_ref()
+            .is_some_and(|want| member.role_account() != Some(want.as_str()))
+        {
             continue;
         }
-        for m in &target.models {
-            if params.model.as_ref().is_some_and(|want| want != m) {
+        for r in &target.regions {
+            if params.region.as_ref().is_some_and(|want| want != r) {
                 continue;
             }
-            keys.push(TupleKey {
-                target: target.name.clone(),
-                aws_region: r.clone(),
-                model_id: m.clone(),
-            });
+            for m in &target.models {
+                if params.model.as_ref().is_some_and(|want| want != m) {
+                    continue;
+                }
+                keys.push(TupleKey {
+                    target: target.name.clone(),
+                    account: member.tuple_account().to_string(),
+                    aws_region: r.clone(),
+                    model_id: m.clone(),
+                });
+            }
         }
     }
     keys
@@ -316,6 +342,7 @@ mod tests {
             p,
             Ok(ProbeParams {
                 target: "prod x".into(),
+                account: None,
                 region: Some("us-east-1".into()),
                 model: Some("anthropic.claude-3-haiku-20240307-v1:0".into()),
                 debug: true,
@@ -327,6 +354,7 @@ mod tests {
     fn unknown_or_repeated_probe_parameters_are_refused() {
         assert!(parse_probe_query(Some("target=a&foo=1")).is_err());
         assert!(parse_probe_query(Some("target=a&target=b")).is_err());
+        assert!(parse_probe_query(Some("target=a&account=1&account=2")).is_err());
         assert!(parse_probe_query(Some("target=a&debug=yes")).is_err());
     }
 

@@ -205,7 +205,13 @@ pub(super) fn encode(s: &TupleState, c: &Counters) -> [Bytes; NFAM] {
         sample(&mut f[F_INVOKE_TS], F_INVOKE_TS, b, &[], unix_seconds(t));
     }
     lifecycle(&mut f, b, s);
-    f.map(|s| Bytes::from(s.into_bytes()))
+    // Exact-size buffers: a `Bytes` made from a vector with spare capacity keeps all of it (and
+    // a separate header); with tens of thousands of tuples per process that slack is most of
+    // the store's memory.
+    f.map(|mut s| {
+        s.shrink_to_fit();
+        Bytes::from(s.into_bytes())
+    })
 }
 
 /// The labels every series of the tuple carries: `target`, `account_id`, `role_name`,

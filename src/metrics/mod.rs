@@ -13,6 +13,7 @@
 
 mod encode;
 mod exposition;
+mod fleet;
 mod ondemand;
 mod registry;
 mod state;
@@ -20,6 +21,7 @@ mod store;
 
 pub use crate::reason::error_code_label;
 pub use exposition::{Exposition, TEXT_CONTENT_TYPE};
+pub use fleet::FleetMetrics;
 pub use ondemand::OnDemandMetrics;
 pub use registry::{Metrics, MetricsError, VERSION, revision};
 pub use state::{TupleMeta, TupleState, probe_success};

@@ -9,11 +9,13 @@ use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntGauge, Opts, Regis
 
 use super::encode::unix_seconds;
 use super::exposition::Exposition;
+use super::fleet::FleetMetrics;
 use super::ondemand::OnDemandMetrics;
 use super::state::{TupleMeta, TupleState};
 use super::store::TupleStore;
 use crate::config::Config;
 use crate::probe::ProbeReport;
+use crate::shard::Shard;
 
 /// Version label of `build_info`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,6 +41,9 @@ pub struct Metrics {
     tuples_configured: IntGauge,
     probes_in_flight: IntGauge,
     schedule_lag: Histogram,
+    /// Shard and discovery metrics.
+    pub fleet: FleetMetrics,
+    shard: std::sync::RwLock<Shard>,
     ondemand: OnDemandMetrics,
 }
 
@@ -68,7 +73,7 @@ impl Metrics {
         registry.register(Box::new(config_last_reload_success_timestamp.clone()))?;
         let tuples_configured = IntGauge::new(
             "bedrock_access_exporter_tuples",
-            "(target, region, model) tuples configured.",
+            "(target, account, region, model) tuples this replica's shard probes.",
         )?;
         registry.register(Box::new(tuples_configured.clone()))?;
         let probes_in_flight = IntGauge::new(
@@ -86,6 +91,7 @@ impl Metrics {
             ]),
         )?;
         registry.register(Box::new(schedule_lag.clone()))?;
+        let fleet = FleetMetrics::register(&registry)?;
         let ondemand = OnDemandMetrics::register(&registry)?;
         #[cfg(target_os = "linux")]
         {
@@ -102,6 +108,8 @@ impl Metrics {
             tuples_configured,
             probes_in_flight,
             schedule_lag,
+            fleet,
+            shard: std::sync::RwLock::new(Shard::ALL),
             ondemand,
         })
     }
@@ -109,14 +117,47 @@ impl Metrics {
     /// Applies a (re)loaded configuration: sets the configured tuples (removed tuples lose
     /// their series) and marks the reload successful.
     pub fn apply_config(&self, config: &Config) {
+        self.apply_tuples(config);
+        self.reload_result(true);
+    }
+
+    /// Sets the tuples this replica's shard owns (removed tuples lose their series), without
+    /// touching the reload status (discovery changes the tuples too).
+    pub fn apply_tuples(&self, config: &Config) {
+        let shard = self.shard();
         let n = self.tuples.set_tuples(
             config
-                .tuples()
+                .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
                 .into_iter()
                 .map(|(k, t)| (k, TupleMeta::of(t))),
         );
         self.tuples_configured.set(n as i64);
-        self.reload_result(true);
+        let discovering: Vec<&str> = config.discovering().map(|(t, _)| t.name.as_str()).collect();
+        self.fleet.retain(&discovering);
+    }
+
+    /// The tuples this replica probes (the `bedrock_access_exporter_tuples` gauge).
+    pub fn tuples_configured(&self) -> i64 {
+        self.tuples_configured.get()
+    }
+
+    /// This replica's shard (set once by the daemon, before the first configuration).
+    pub fn set_shard(&self, shard: Shard) {
+        if let Ok(mut s) = self.shard.write() {
+            *s = shard;
+        }
+        self.fleet.set_shard(shard);
+    }
+
+    /// This replica's shard.
+    pub fn shard(&self) -> Shard {
+        self.shard.read().map_or(Shard::ALL, |s| *s)
+    }
+
+    /// Registers a further collector (the daemon's pacing).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) -> Result<(), MetricsError> {
+        self.registry.register(c)?;
+        Ok(())
     }
 
     /// Records the outcome of a configuration (re)load.

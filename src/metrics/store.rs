@@ -38,7 +38,8 @@ fn gates_failed(layers: &[LayerResult]) -> bool {
 struct StoreInner {
     /// Configured tuples; `None` means "accept every tuple" (a `/probe` store).
     configured: Option<HashMap<TupleKey, TupleMeta>>,
-    entries: BTreeMap<TupleKey, Entry>,
+    /// Boxed: a tree node then holds pointers, not eleven ~900-byte entries with its slack.
+    entries: BTreeMap<TupleKey, Box<Entry>>,
 }
 
 /// The per-tuple families: the last state of each tuple, pre-encoded.
@@ -219,7 +220,7 @@ fn self_record(
     let success = probe_success(&report.layers, meta.expect);
     let mut entry = match prev {
         Some(p) => p,
-        None => Entry {
+        None => Box::new(Entry {
             meta: meta.clone(),
             state: TupleState {
                 key: report.key.clone(),
@@ -231,7 +232,7 @@ fn self_record(
             },
             counters: Counters::default(),
             fragments: Default::default(),
-        },
+        }),
     };
     if success {
         entry.counters.probes_success += 1;

@@ -107,6 +107,17 @@ impl LifecycleCache {
     /// The lifecycle of the tuple's model: the cached one while it is fresh, else read now
     /// with `creds` (see the module's notes).
     pub async fn get(&self, ctx: &LayerContext<'_>, creds: Auth) -> Option<ModelLifecycle> {
+        self.get_after(ctx, creds, async { true }).await
+    }
+
+    /// [`Self::get`], with a read of AWS waiting for `slot` first (the account's pace); a slot
+    /// refused (`false`) skips the read and answers what is known.
+    pub async fn get_after(
+        &self,
+        ctx: &LayerContext<'_>,
+        creds: Auth,
+        slot: impl std::future::Future<Output = bool>,
+    ) -> Option<ModelLifecycle> {
         let model = lifecycle_model(ctx.model)?;
         let entry = self.entry(ctx.region, model);
         if let Some(value) = entry.fresh() {
@@ -115,6 +126,9 @@ impl LifecycleCache {
         let _reading = entry.reading.lock().await;
         if let Some(value) = entry.fresh() {
             return value;
+        }
+        if !slot.await {
+            return entry.known().value.clone();
         }
         let read = read(ctx, model, creds).await;
         let mut known = entry.known();

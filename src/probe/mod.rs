@@ -40,6 +40,8 @@ pub mod invoke;
 pub mod invoke_stream;
 pub mod lifecycle;
 pub mod model_access;
+pub mod organizations;
+pub mod pacing;
 pub mod pipeline;
 pub mod stream_error;
 pub mod transport;
@@ -179,7 +181,7 @@ pub(crate) struct GateOutcome {
     pub key_failure: Option<Failure>,
 }
 
-type Cells<T> = Mutex<HashMap<(String, String), Arc<OnceCell<T>>>>;
+type Cells<K, T> = Mutex<HashMap<K, Arc<OnceCell<T>>>>;
 
 /// Credentials shared by the tuples of one probe round: one AssumeRole per target per region per
 /// round. A new round assumes afresh.
@@ -187,7 +189,8 @@ type Cells<T> = Mutex<HashMap<(String, String), Arc<OnceCell<T>>>>;
 /// * Source identity (credential resolution + GetCallerIdentity) is cached per
 ///   (source, region): GetCallerIdentity goes to the regional STS endpoint, whose answer (e.g.
 ///   `region_disabled`) can differ per region.
-/// * The gate (credentials + assume_role) is cached per (target, region). Every tuple sharing a
+/// * The gate (credentials + assume_role) is cached per (target, account, region): a
+///   many-account target has one gate per account. Every tuple sharing a
 ///   cached gate reports the same gate layer results, including the failure and the duration
 ///   of the one real call (the duration of the call that produced the answer, not 0: the
 ///   `layer_duration_seconds` of those tuples shows how long that answer took).
@@ -195,12 +198,12 @@ type Cells<T> = Mutex<HashMap<(String, String), Arc<OnceCell<T>>>>;
 ///   its answer (`tokio::sync::OnceCell`).
 #[derive(Debug, Default)]
 pub struct Round {
-    identities: Cells<IdentityOutcome>,
-    gates: Cells<GateOutcome>,
+    identities: Cells<(String, String), IdentityOutcome>,
+    gates: Cells<(String, String, String), GateOutcome>,
 }
 
 impl Round {
-    fn cell<T>(cells: &Cells<T>, key: (String, String)) -> Arc<OnceCell<T>> {
+    fn cell<K: std::hash::Hash + Eq, T>(cells: &Cells<K, T>, key: K) -> Arc<OnceCell<T>> {
         let mut map = match cells.lock() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
@@ -216,8 +219,19 @@ impl Round {
         Self::cell(&self.identities, (source.to_string(), region.to_string()))
     }
 
-    pub(crate) fn gate_cell(&self, target: &str, region: &str) -> Arc<OnceCell<GateOutcome>> {
-        Self::cell(&self.gates, (target.to_string(), region.to_string()))
+    /// The gate of `target` (one account of it) in `region`.
+    pub(crate) fn gate_cell(&self, target: &Target, region: &str) -> Arc<OnceCell<GateOutcome>> {
+        let key = (
+            target.name.clone(),
+            target.tuple_account().to_string(),
+            region.to_string(),
+        );
+        Self::cell(&self.gates, key)
+    }
+
+    /// How many gates (target × account × region) this round holds.
+    pub fn gates(&self) -> usize {
+        self.gates.lock().map_or(0, |g| g.len())
     }
 }
 
@@ -247,6 +261,8 @@ impl SourceEntry {
 pub struct Prober {
     /// Per source name: its definition, loaded SDK configuration and clients.
     sources: HashMap<String, SourceEntry>,
+    /// The process's per-account pacing, when the daemon set one.
+    pacer: Option<Arc<pacing::Pacer>>,
     /// Model lifecycles read so far (kept across reloads by the daemon).
     lifecycles: Arc<lifecycle::LifecycleCache>,
 }
@@ -265,8 +281,20 @@ impl Prober {
         }
         Prober {
             sources,
+            pacer: None,
             lifecycles: Arc::default(),
         }
+    }
+
+    /// This prober pacing its calls with `pacer` (shared by every prober of the process).
+    pub fn with_pacer(mut self, pacer: Arc<pacing::Pacer>) -> Prober {
+        self.pacer = Some(pacer);
+        self
+    }
+
+    /// The source definition and SDK configuration of `name`.
+    pub fn source_config(&self, name: &str) -> Option<(&Source, &SdkConfig)> {
+        self.sources.get(name).map(|e| (&e.source, &e.sdk))
     }
 
     /// A prober with explicit SDK configurations per source name (tests, embedding): no
@@ -284,6 +312,7 @@ impl Prober {
         }
         Prober {
             sources,
+            pacer: None,
             lifecycles: Arc::default(),
         }
     }
@@ -312,8 +341,12 @@ impl Prober {
         run_invoke: bool,
     ) -> ProbeReport {
         let source = self.sources.get(&target.source);
+        let pacer = self.pacer.as_deref();
         let lifecycles = &self.lifecycles;
-        pipeline::probe(source, target, region, model, round, run_invoke, lifecycles).await
+        pipeline::probe(
+            source, pacer, target, region, model, round, run_invoke, lifecycles,
+        )
+        .await
     }
 }
 
@@ -389,7 +422,7 @@ impl Prober {
             .get()
             .and_then(|o| o.identity.clone());
         let creds = round
-            .gate_cell(&target.name, region)
+            .gate_cell(target, region)
             .get()
             .and_then(|g| g.credentials.as_ref()?.credentials().cloned());
         let access = ProbeAccess {

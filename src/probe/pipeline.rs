@@ -12,7 +12,7 @@
 //!   without credentials the report carries what is already known of it.
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -20,6 +20,7 @@ use super::auth::Auth;
 use super::aws::local_failure;
 use super::clients::RegionClients;
 use super::lifecycle::{LifecycleCache, ModelLifecycle};
+use super::pacing::{Pacer, Service};
 use super::{
     Availability, GateOutcome, IdentityOutcome, LayerContext, LayerOutput, LayerResult,
     LayerStatus, ProbeReport, Round, SourceEntry, api_key, assume_role, credentials, invoke,
@@ -67,9 +68,52 @@ async fn timed<T>(
     (result, value, availability)
 }
 
+/// [`timed`], after waiting for the calls' slot in `key`'s (account, service) pace; a slot past
+/// the budget fails the layer as `throttled` without calling AWS. AWS's throttling slows the
+/// key down, an answer speeds it back up.
+async fn paced<T>(
+    pacer: Option<&Pacer>,
+    key: Option<(&str, Service)>,
+    calls: u32,
+    layer: Layer,
+    deadline: Instant,
+    call: String,
+    fut: impl Future<Output = LayerOutput<T>>,
+) -> (LayerResult, Option<T>, Option<Availability>) {
+    let (Some(pacer), Some((account, service))) = (pacer, key) else {
+        return timed(layer, deadline, call, fut).await;
+    };
+    if let Err(p) = pacer.acquire(account, service, calls, deadline).await {
+        let message = format!(
+            "not sent: the pace of {:.2} {} calls/s in account {} would start it {} from now, past the probe's budget ([limits] sets the pace)",
+            p.rate,
+            service.as_str(),
+            p.account,
+            humantime::format_duration(Duration::from_millis(p.wait.as_millis() as u64)),
+        );
+        let result = LayerResult {
+            layer,
+            status: LayerStatus::Failed(local_failure(Reason::Throttled, &message)),
+            duration: Duration::ZERO,
+            call,
+        };
+        return (result, None, None);
+    }
+    let out = timed(layer, deadline, call, fut).await;
+    match &out.0.status {
+        LayerStatus::Failed(f) if f.reason == Reason::Throttled => {
+            pacer.throttled(account, service)
+        }
+        LayerStatus::Failed(f) if f.http_status.is_none() => {}
+        _ => pacer.answered(account, service),
+    }
+    out
+}
+
 /// The gate layers for one (target, region): computed by the first tuple of the round that
 /// needs them, within a budget of `settings.timeout` from then.
 async fn run_gate(
+    pacer: Option<&Pacer>,
     entry: &SourceEntry,
     clients: &RegionClients,
     target: &Target,
@@ -99,8 +143,20 @@ async fn run_gate(
         deadline.saturating_duration_since(Instant::now()),
         identity_cell.get_or_init(|| async {
             let call = credentials::describe(&ctx);
-            let (layer, identity, _) =
-                timed(Layer::Credentials, deadline, call, credentials::run(&ctx)).await;
+            let key = source
+                .expected_account
+                .as_deref()
+                .map(|a| (a, Service::Sts));
+            let (layer, identity, _) = paced(
+                pacer,
+                key,
+                1,
+                Layer::Credentials,
+                deadline,
+                call,
+                credentials::run(&ctx),
+            )
+            .await;
             IdentityOutcome { layer, identity }
         }),
     )
@@ -144,7 +200,11 @@ async fn run_gate(
         };
     };
     let call = assume_role::describe(&ctx, role_arn);
-    let (layer, assumed, _) = timed(
+    // AssumeRole counts against the caller's account: the source's.
+    let (layer, assumed, _) = paced(
+        pacer,
+        Some((identity.account.as_str(), Service::Sts)),
+        1,
         Layer::AssumeRole,
         deadline,
         call,
@@ -165,6 +225,7 @@ fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
     ProbeReport {
         key: TupleKey {
             target: target.name.clone(),
+            account: target.tuple_account().to_string(),
             aws_region: region.to_string(),
             model_id: model.to_string(),
         },
@@ -179,18 +240,29 @@ fn empty_report(target: &Target, region: &str, model: &str) -> ProbeReport {
     }
 }
 
-/// The `model_access` layer, then the model's lifecycle (cached; read on the same Bedrock
-/// connection: one control-plane request at a time), within what is left of the probe.
+/// The `model_access` layer (paced like every Bedrock call of the account), then the model's
+/// lifecycle (cached; read on the same Bedrock connection: one control-plane request at a
+/// time), within what is left of the probe.
 async fn model_access_then_lifecycle(
     ctx: &LayerContext<'_>,
     creds: Auth,
+    pacer: Option<&Pacer>,
+    bedrock: Option<(&str, Service)>,
     lifecycles: &LifecycleCache,
 ) -> (
     (LayerResult, Option<Availability>, Option<Availability>),
     Option<Option<ModelLifecycle>>,
 ) {
     let call = model_access::describe(ctx);
-    let layer = timed(
+    let calls = if crate::model_id::is_inference_profile(ctx.model) {
+        2
+    } else {
+        1
+    };
+    let layer = paced(
+        pacer,
+        bedrock,
+        calls,
         Layer::ModelAccess,
         ctx.deadline,
         call,
@@ -198,15 +270,26 @@ async fn model_access_then_lifecycle(
     )
     .await;
     let remaining = ctx.deadline.saturating_duration_since(Instant::now());
-    let lifecycle = tokio::time::timeout(remaining, lifecycles.get(ctx, creds))
+    // The lifecycle read is a Bedrock call of the account too: it waits for its slot.
+    let slot = async {
+        match (pacer, bedrock) {
+            (Some(p), Some((account, service))) => {
+                p.acquire(account, service, 1, ctx.deadline).await.is_ok()
+            }
+            _ => true,
+        }
+    };
+    let lifecycle = tokio::time::timeout(remaining, lifecycles.get_after(ctx, creds, slot))
         .await
         .ok();
     (layer, lifecycle)
 }
 
 /// Probes one tuple (see [`super::Prober::probe`]).
+#[allow(clippy::too_many_arguments)] // the tuple, its round, and the prober's shared state
 pub(crate) async fn probe(
     source: Option<&SourceEntry>,
+    pacer: Option<&Pacer>,
     target: &Target,
     region: &str,
     model: &str,
@@ -236,10 +319,10 @@ pub(crate) async fn probe(
     // the first tuple from cancelling the shared calls at the very edge of the budget.
     let source = &entry.source;
     let clients = entry.clients.region(region);
-    let gate_cell = round.gate_cell(&target.name, region);
+    let gate_cell = round.gate_cell(target, region);
     let gate = match tokio::time::timeout(
         deadline.saturating_duration_since(Instant::now()) + GATE_GRACE,
-        gate_cell.get_or_init(|| run_gate(entry, &clients, target, region, round)),
+        gate_cell.get_or_init(|| run_gate(pacer, entry, &clients, target, region, round)),
     )
     .await
     {
@@ -284,11 +367,13 @@ pub(crate) async fn probe(
         deadline,
     };
     let settings = &target.settings;
+    // Bedrock's calls count against the account whose credentials make them.
+    let bedrock = Some((gate.account_id.as_str(), Service::Bedrock));
     let model_access_layer = async {
         if !settings.model_access {
             return None;
         }
-        Some(model_access_then_lifecycle(&ctx, creds.clone(), lifecycles).await)
+        Some(model_access_then_lifecycle(&ctx, creds.clone(), pacer, bedrock, lifecycles).await)
     };
     let invoke_layer = async {
         if !run_invoke || settings.invoke == InvokeMode::None {
@@ -296,7 +381,10 @@ pub(crate) async fn probe(
         }
         let call = invoke::describe(&ctx);
         Some(
-            timed(
+            paced(
+                pacer,
+                bedrock,
+                1,
                 Layer::Invoke,
                 deadline,
                 call,
@@ -311,7 +399,10 @@ pub(crate) async fn probe(
         }
         let call = invoke_stream::describe(&ctx);
         Some(
-            timed(
+            paced(
+                pacer,
+                bedrock,
+                1,
                 Layer::InvokeStream,
                 deadline,
                 call,

@@ -225,11 +225,13 @@ fn scoped_protocol(auth: &AuthHeader<'_>, proto: Protocol) -> Result<Protocol, A
                 "Credential should be scoped to correct service: 'sts'. ",
             )),
         },
-        Protocol::RestJson if auth.service != "bedrock" => Err(auth_error(
-            proto,
-            AuthFail::Signature,
-            "Credential should be scoped to correct service: 'bedrock'. ",
-        )),
+        Protocol::RestJson if auth.service != "bedrock" && auth.service != "organizations" => {
+            Err(auth_error(
+                proto,
+                AuthFail::Signature,
+                "Credential should be scoped to correct service: 'bedrock'. ",
+            ))
+        }
         Protocol::RestJson => Ok(proto),
     }
 }

@@ -43,11 +43,13 @@ mod bearer;
 mod bedrock;
 mod bedrock_rules;
 mod counters;
+pub mod counts;
 mod ctx;
 pub mod faults;
 mod iam;
 mod inject;
 pub mod oidc;
+mod organizations;
 mod own_paths;
 mod pod_identity;
 pub mod policy;
@@ -175,6 +177,11 @@ impl Simulator {
         self.inner.sessions.expire_all();
     }
 
+    /// What the simulator saw so far, as JSON (see [`counts::Counts::to_json`]).
+    pub fn counts(&self) -> serde_json::Value {
+        self.inner.counts.to_json()
+    }
+
     /// The current scenario.
     pub fn scenario(&self) -> Arc<Scenario> {
         self.inner.scenario()
@@ -232,6 +239,8 @@ pub struct SimulateOptions {
     pub listen: Vec<SocketAddr>,
     /// HTTPS on every listener.
     pub tls: Option<TlsOptions>,
+    /// Where to write what the simulator saw ([`Simulator::counts`]) when it stops.
+    pub counts_file: Option<PathBuf>,
 }
 
 /// Where the simulator's certificate comes from.
@@ -327,6 +336,7 @@ pub async fn run(options: &SimulateOptions) -> Result<(), SimError> {
         tracing::info!("AWS simulator stopping");
         stopping.cancel();
     };
+    let counted = sim.clone();
     let serving = futures::future::join_all(listeners.into_iter().map(|listener| {
         serve_with(
             sim.clone(),
@@ -341,6 +351,11 @@ pub async fn run(options: &SimulateOptions) -> Result<(), SimError> {
         if let Some(dir) = path.parent() {
             let _ = std::fs::remove_dir(dir);
         }
+    }
+    if let Some(path) = &options.counts_file
+        && let Err(e) = std::fs::write(path, counted.counts().to_string())
+    {
+        tracing::error!(error = %e, path = %path.display(), "cannot write the simulator's counts");
     }
     served.into_iter().collect()
 }

@@ -10,7 +10,7 @@ use http::{HeaderMap, Method, StatusCode};
 use super::ctx::Ctx;
 use super::faults::StreamFault;
 use super::wire::{ApiError, Protocol, QueryService};
-use super::{bedrock, iam, runtime, stream, sts};
+use super::{bedrock, iam, organizations, runtime, stream, sts};
 
 /// What the request asks for.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub(crate) enum Route {
     GetInferenceProfile(String),
     Converse(String),
     InvokeModel(String),
+    /// AWS Organizations (JSON 1.1), by its `X-Amz-Target` operation.
+    Organizations(String),
     ConverseStream(String),
     InvokeModelWithResponseStream(String),
 }
@@ -39,6 +41,7 @@ impl Route {
             | Route::InvokeModel(_)
             | Route::ConverseStream(_)
             | Route::InvokeModelWithResponseStream(_) => "bedrock-runtime",
+            Route::Organizations(_) => "organizations",
             _ => "bedrock",
         }
     }
@@ -51,10 +54,22 @@ impl Route {
             Route::GetInferenceProfile(_) => "GetInferenceProfile",
             Route::Converse(_) => "Converse",
             Route::InvokeModel(_) => "InvokeModel",
+            Route::Organizations(op) => op,
             Route::ConverseStream(_) => "ConverseStream",
             Route::InvokeModelWithResponseStream(_) => "InvokeModelWithResponseStream",
         }
     }
+    /// The role an STS AssumeRole asks for.
+    pub(crate) fn assumed_role(&self) -> Option<&str> {
+        match self {
+            Route::Query { action, params, .. } if action == "AssumeRole" => params
+                .iter()
+                .find(|(k, _)| k == "RoleArn")
+                .map(|(_, v)| v.as_str()),
+            _ => None,
+        }
+    }
+
     /// The model (or inference profile) identifier in the path, if any.
     pub(crate) fn model(&self) -> Option<&str> {
         match self {
@@ -105,6 +120,9 @@ pub(crate) fn route(parts: &Parts, body: &Bytes, proto: Protocol) -> Result<Rout
             action,
             params,
         });
+    }
+    if let Some(op) = organizations::operation(&parts.headers) {
+        return Ok(Route::Organizations(op));
     }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let unknown = || ApiError::new(StatusCode::NOT_FOUND, "UnknownOperationException", "").coral();
@@ -157,6 +175,7 @@ pub(crate) fn dispatch(
         Route::GetInferenceProfile(p) => bedrock::get_inference_profile(ctx, &p),
         Route::Converse(m) => runtime::converse(ctx, &m, body),
         Route::InvokeModel(m) => runtime::invoke_model(ctx, &m, headers, body),
+        Route::Organizations(op) => Ok(organizations::dispatch(ctx, &op, body)),
         Route::ConverseStream(m) => stream::converse_stream(ctx, &m, body, stream_fault),
         Route::InvokeModelWithResponseStream(m) => {
             stream::invoke_model_with_response_stream(ctx, &m, headers, body, stream_fault)

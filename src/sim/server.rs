@@ -85,6 +85,10 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
     }
     let kill = parts.extensions.get::<ConnKill>().cloned();
     let mut proto = protocol_of(&parts.uri);
+    // AWS Organizations (JSON 1.1) also posts to `/`; it answers in JSON.
+    if super::organizations::operation(&parts.headers).is_some() {
+        proto = Protocol::RestJson;
+    }
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(e) => {
@@ -118,13 +122,17 @@ async fn handle_inner(state: Arc<SimState>, req: Request) -> Response {
             return e.render(proto, &request_id);
         }
     };
-    state.counters.request(
+    let (principal, region) = (caller.principal, caller.region);
+    state
+        .counters
+        .request(route.service(), route.operation(), principal.account());
+    state.counts.record(
+        principal.account(),
         route.service(),
         route.operation(),
-        caller.principal.account(),
+        &region,
+        route.assumed_role(),
     );
-
-    let (principal, region) = (caller.principal, caller.region);
     let firing = faults::evaluate(
         &scenario.faults,
         &CallInfo {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use super::auth::SessionStore;
 use super::counters::Counters;
+use super::counts::Counts;
 use super::scenario::Scenario;
 
 pub(crate) struct SimState {
@@ -14,6 +15,8 @@ pub(crate) struct SimState {
     pub(crate) sessions: SessionStore,
     /// (account, model id) pairs subscribed through Marketplace at first invocation.
     subscriptions: Mutex<HashSet<(String, String)>>,
+    /// What the simulator saw (calls per operation, per account and second, AssumeRoles).
+    pub(crate) counts: Counts,
     /// Connections, handshakes and requests, for `GET /_sim/metrics`.
     pub(crate) counters: Counters,
 }
@@ -24,6 +27,7 @@ impl SimState {
             scenario: RwLock::new(Arc::new(scenario)),
             sessions: SessionStore::default(),
             subscriptions: Mutex::new(HashSet::new()),
+            counts: Counts::default(),
             counters: Counters::new(),
         }
     }

@@ -363,6 +363,7 @@ pub fn target(name: &str, role_arn: Option<&str>) -> Target {
         regions: vec!["us-east-1".to_string()],
         models: vec![MODEL.to_string()],
         settings: settings(),
+        accounts: Default::default(),
     }
 }
 
@@ -377,6 +378,7 @@ pub fn config(targets: Vec<Target>, expected_account: Option<&str>) -> Config {
             api_key: None,
         }],
         targets,
+        limits: Default::default(),
         probe_endpoint: Default::default(),
     }
 }

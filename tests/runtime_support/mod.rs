@@ -42,6 +42,7 @@ pub fn target(name: &str, regions: &[&str], models: &[&str], interval: Duration)
         regions: regions.iter().map(|s| s.to_string()).collect(),
         models: models.iter().map(|s| s.to_string()).collect(),
         settings: settings(interval),
+        accounts: Default::default(),
     }
 }
 
@@ -60,6 +61,7 @@ pub fn config(targets: Vec<Target>) -> Config {
             api_key: None,
         }],
         targets,
+        limits: Default::default(),
         probe_endpoint: Default::default(),
     }
 }
@@ -67,6 +69,7 @@ pub fn config(targets: Vec<Target>) -> Config {
 pub fn key(target: &str, region: &str, model: &str) -> TupleKey {
     TupleKey {
         target: target.into(),
+        account: String::new(),
         aws_region: region.into(),
         model_id: model.into(),
     }
@@ -211,6 +214,7 @@ impl ProbeFn for FakeProber {
     ) -> ProbeReport {
         let key = TupleKey {
             target: target.name.clone(),
+            account: String::new(),
             aws_region: region.into(),
             model_id: model.into(),
         };

@@ -251,6 +251,13 @@ pub fn render_html(view: &StatusView) -> String {
     if !view.configured {
         h.push_str("<p data-empty>No configuration loaded yet.</p>\n");
     }
+    if view.shard.is_sharded() {
+        let _ = writeln!(
+            h,
+            "<p data-shard=\"{}/{}\">Shard {} of {}: this replica probes and shows only its share of the tuples; the other replicas show the rest.</p>",
+            view.shard.index, view.shard.count, view.shard.index, view.shard.count
+        );
+    }
     summary_html(&mut h, view);
     h.push_str("<table data-status>\n");
     th_row(&mut h);

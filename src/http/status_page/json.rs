@@ -76,6 +76,7 @@ pub fn render_json(view: &StatusView) -> Value {
     json!({
         "generated_at": rfc3339(now),
         "configured": view.configured,
+        "shard": { "index": view.shard.index, "count": view.shard.count },
         "summary": {
             "tuples": s.tuples,
             "ok": s.ok,

@@ -18,6 +18,7 @@ use crate::fix::{FixContext, UNEXPECTED_ACCESS};
 use crate::layer_view::TupleLayers;
 use crate::metrics::TupleState;
 use crate::reason::{Class, Layer, Reason};
+use crate::shard::Shard;
 
 pub use html::{escape_html, render_html};
 pub use json::render_json;
@@ -97,13 +98,20 @@ pub struct StatusView {
     pub summary: Summary,
     /// Failing rows first; configuration order otherwise.
     pub rows: Vec<Row>,
+    /// The shard whose tuples the view shows (`0/1`: all of them).
+    pub shard: Shard,
 }
 
 /// `/probe?target=…&region=…&model=…&debug=true` for a tuple, percent-encoded (not yet
 /// HTML-escaped).
 pub fn debug_url(key: &TupleKey) -> String {
+    let account = if key.account.is_empty() {
+        String::new()
+    } else {
+        format!("&account={}", encode_query(&key.account))
+    };
     format!(
-        "/probe?target={}&region={}&model={}&debug=true",
+        "/probe?target={}{account}&region={}&model={}&debug=true",
         encode_query(&key.target),
         encode_query(&key.aws_region),
         encode_query(&key.model_id)
@@ -170,10 +178,20 @@ fn row(
 /// Builds the view: one row per configured tuple (plus, without a configuration, one per
 /// recorded state), failing rows first.
 pub fn build(config: Option<&Config>, states: &[TupleState], now: SystemTime) -> StatusView {
+    build_for(config, Shard::ALL, states, now)
+}
+
+/// [`build`] for one shard: one row per configured tuple the shard owns.
+pub fn build_for(
+    config: Option<&Config>,
+    shard: Shard,
+    states: &[TupleState],
+    now: SystemTime,
+) -> StatusView {
     let by_key: HashMap<&TupleKey, &TupleState> = states.iter().map(|s| (&s.key, s)).collect();
     let mut rows: Vec<Row> = match config {
         Some(c) => c
-            .tuples()
+            .tuples_where(|t, a, r| shard.owns_gate(t, a, r))
             .into_iter()
             .map(|(k, t)| row(&k, Some(t), Some(c), by_key.get(&k).copied()))
             .collect(),
@@ -213,6 +231,7 @@ pub fn build(config: Option<&Config>, states: &[TupleState], now: SystemTime) ->
         configured: config.is_some(),
         summary,
         rows,
+        shard,
     }
 }
 
@@ -267,6 +286,7 @@ mod tests {
     fn debug_urls_encode_everything_but_unreserved_characters() {
         let key = TupleKey {
             target: "a b&c=d/é".into(),
+            account: String::new(),
             aws_region: "us-east-1".into(),
             model_id: "m:0".into(),
         };

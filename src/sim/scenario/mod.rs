@@ -20,6 +20,7 @@ mod fault_rules;
 mod federation;
 mod grants;
 mod identities;
+mod organization;
 
 pub use self::accounts::Account;
 pub use self::api_keys::BedrockApiKey;
@@ -27,6 +28,7 @@ pub use self::catalogue::{InferenceMode, Lifecycle, LifecycleDates, Model, Profi
 pub use self::federation::{Cluster, Federation, OidcProvider, PodIdentityAssociation};
 pub use self::grants::GrantStatus;
 pub use self::identities::{Role, User};
+pub use self::organization::{Member, Organization, Unit};
 pub use super::faults::{FaultDef, FaultKind};
 
 use super::faults::Fault;
@@ -51,6 +53,9 @@ struct ScenarioFile {
     grants: Vec<grants::GrantDef>,
     #[serde(default)]
     faults: Vec<FaultDef>,
+    /// The AWS Organization AWS Organizations' List operations answer from.
+    #[serde(default)]
+    organization: Option<organization::OrganizationDef>,
     #[serde(default)]
     clusters: Vec<federation::ClusterDef>,
     #[serde(default)]
@@ -76,6 +81,7 @@ pub struct Scenario {
     pub profiles: HashMap<String, Profile>,
     grants: grants::Grants,
     pub faults: Vec<Fault>,
+    pub organization: Option<Organization>,
     /// Kubernetes clusters, IAM OIDC providers and Pod Identity associations.
     pub federation: Federation,
     /// The region of a bearer (API key) request whose host and key name none.
@@ -110,6 +116,7 @@ impl Scenario {
             &mut problems,
         );
         let faults = fault_rules::compile(&file.faults, &mut problems);
+        let organization = organization::compile(file.organization.as_ref(), &mut problems);
         let federation = federation::compile(
             &file.clusters,
             &file.oidc_providers,
@@ -142,6 +149,7 @@ impl Scenario {
             profiles,
             grants,
             faults,
+            organization,
             federation,
             api_key_region,
         })
