@@ -10,9 +10,15 @@
 //! operation timeout (what is left of the probe budget).
 //!
 //! The clients have no credentials of their own: an operation without its override is refused
-//! locally instead of being signed with the wrong identity. The SDK gives each operation whose
-//! override brings credentials its own short-lived identity cache, so nothing assumed
-//! accumulates in, or outlives the round through, a client.
+//! locally instead of being signed with the wrong identity. Each override brings its static
+//! credentials with no identity cache (the SDK would otherwise build a short-lived lazy cache
+//! per operation, for credentials that need no caching), so nothing assumed accumulates in, or
+//! outlives the round through, a client.
+//!
+//! Per-call work the probes do not need is left out, because it costs CPU on every call: the
+//! SDK's stalled-stream protection (a throughput monitor with its own timer on every request
+//! and response body) is off; every call already has an operation timeout of what is left of
+//! the probe budget, which ends a stalled answer too (README, "What one probe costs").
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +26,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
+use aws_sdk_sts::config::{IdentityCache, StalledStreamProtectionConfig};
 use aws_types::region::Region;
 
 use super::auth::{Auth, with_auth};
@@ -96,6 +103,7 @@ fn client_config(sdk: &SdkConfig, region: &str) -> SdkConfig {
     builder
         .region(Region::new(region.to_string()))
         .retry_config(retry_config())
+        .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
         .build()
 }
 
@@ -103,6 +111,7 @@ fn client_config(sdk: &SdkConfig, region: &str) -> SdkConfig {
 pub fn sts_call(creds: Credentials, remaining: Duration) -> aws_sdk_sts::config::Builder {
     aws_sdk_sts::config::Builder::default()
         .credentials_provider(creds)
+        .identity_cache(IdentityCache::no_cache())
         .timeout_config(timeout_config(remaining))
 }
 
@@ -113,7 +122,9 @@ pub fn bedrock_call(
     remaining: Duration,
 ) -> aws_sdk_bedrock::config::Builder {
     let builder = aws_sdk_bedrock::config::Builder::default();
-    with_auth!(builder, creds.into()).timeout_config(timeout_config(remaining))
+    with_auth!(builder, creds.into())
+        .identity_cache(IdentityCache::no_cache())
+        .timeout_config(timeout_config(remaining))
 }
 
 /// The per-operation settings of a Bedrock runtime call.
@@ -122,5 +133,7 @@ pub fn runtime_call(
     remaining: Duration,
 ) -> aws_sdk_bedrockruntime::config::Builder {
     let builder = aws_sdk_bedrockruntime::config::Builder::default();
-    with_auth!(builder, creds.into()).timeout_config(timeout_config(remaining))
+    with_auth!(builder, creds.into())
+        .identity_cache(IdentityCache::no_cache())
+        .timeout_config(timeout_config(remaining))
 }
