@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Exporter, Metrics, Sim};
+use common::{Lab, Metrics};
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const CLAUDE_V2: &str = "anthropic.claude-v2:1";
@@ -131,21 +131,11 @@ fn probes(m: &Metrics, target: &str) -> f64 {
 
 #[test]
 fn a_legacy_model_shows_its_end_of_life_date_for_every_target_read_once_per_region_and_model() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, text) in [
-        ("scenario.toml", SCENARIO),
-        ("exporter.toml", CONFIG),
-        ("aws-config", AWS_CONFIG),
-    ] {
-        std::fs::write(dir.path().join(name), text).expect("write lab file");
-    }
-    let sim = Sim::start(dir.path(), &dir.path().join("scenario.toml"));
-    let exporter = Exporter::start(
-        dir.path(),
-        &dir.path().join("exporter.toml"),
-        &dir.path().join("aws-config"),
-        &sim.url(),
-    );
+    let Lab {
+        dir,
+        sim: _sim,
+        exporter,
+    } = Lab::start(SCENARIO, CONFIG, AWS_CONFIG);
     let m = exporter.scrape_until(Duration::from_secs(60), "every tuple probed once", |m| {
         m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 6
     });

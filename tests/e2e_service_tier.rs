@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Exporter, Metrics, Sim};
+use common::{Lab, Metrics};
 
 const MISTRAL: &str = "mistral.mistral-large-2402-v1:0";
 
@@ -126,21 +126,11 @@ fn failure(m: &Metrics, target: &str, layer: &str) -> Option<(String, String, St
 #[test]
 fn the_probe_asks_for_the_application_s_service_tier_and_a_tier_the_model_lacks_is_a_configuration_error()
  {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, text) in [
-        ("scenario.toml", SCENARIO),
-        ("exporter.toml", CONFIG),
-        ("aws-config", AWS_CONFIG),
-    ] {
-        std::fs::write(dir.path().join(name), text).expect("write lab file");
-    }
-    let sim = Sim::start(dir.path(), &dir.path().join("scenario.toml"));
-    let exporter = Exporter::start(
-        dir.path(),
-        &dir.path().join("exporter.toml"),
-        &dir.path().join("aws-config"),
-        &sim.url(),
-    );
+    let Lab {
+        dir: _dir,
+        sim: _sim,
+        exporter,
+    } = Lab::start(SCENARIO, CONFIG, AWS_CONFIG);
     let m = exporter.scrape_until(Duration::from_secs(60), "every tuple probed once", |m| {
         m.find("bedrock_access_probe_timestamp_seconds", &[]).len() == 5
     });

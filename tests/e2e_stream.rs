@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{BIN, Exporter, Metrics, Sim};
+use common::{BIN, Lab, Metrics};
 
 const HAIKU: &str = "anthropic.claude-3-haiku-20240307-v1:0";
 const MISTRAL: &str = "mistral.mistral-large-2402-v1:0";
@@ -133,34 +133,8 @@ region = us-east-1
 
 const TUPLES: usize = 7;
 
-struct Lab {
-    /// Holds the lab's files while the processes run.
-    _dir: tempfile::TempDir,
-    sim: Sim,
-    exporter: Exporter,
-}
-
 fn start() -> Lab {
-    let dir = tempfile::tempdir().expect("tempdir");
-    for (name, text) in [
-        ("scenario.toml", SCENARIO),
-        ("exporter.toml", CONFIG),
-        ("aws-config", AWS_CONFIG),
-    ] {
-        std::fs::write(dir.path().join(name), text).expect("write lab file");
-    }
-    let sim = Sim::start(dir.path(), &dir.path().join("scenario.toml"));
-    let exporter = Exporter::start(
-        dir.path(),
-        &dir.path().join("exporter.toml"),
-        &dir.path().join("aws-config"),
-        &sim.url(),
-    );
-    Lab {
-        _dir: dir,
-        sim,
-        exporter,
-    }
+    Lab::start(SCENARIO, CONFIG, AWS_CONFIG)
 }
 
 fn all_probed(lab: &Lab) -> Metrics {

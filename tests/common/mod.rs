@@ -238,6 +238,37 @@ pub fn https_get(addr: SocketAddr, host: &str, ca_file: &Path, path: &str) -> (u
 }
 
 /// The exporter daemon, started against `endpoint` with the AWS shared config file `aws_config`.
+/// A simulator and a daemon over three files of a test's own: the simulator's scenario, the
+/// exporter's configuration and the AWS config file (written to `dir` as `scenario.toml`,
+/// `exporter.toml` and `aws-config`).
+pub struct Lab {
+    /// Holds the lab's files while the processes run.
+    pub dir: tempfile::TempDir,
+    pub sim: Sim,
+    pub exporter: Exporter,
+}
+
+impl Lab {
+    pub fn start(scenario: &str, config: &str, aws_config: &str) -> Lab {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in [
+            ("scenario.toml", scenario),
+            ("exporter.toml", config),
+            ("aws-config", aws_config),
+        ] {
+            std::fs::write(dir.path().join(name), text).expect("write lab file");
+        }
+        let sim = Sim::start(dir.path(), &dir.path().join("scenario.toml"));
+        let exporter = Exporter::start(
+            dir.path(),
+            &dir.path().join("exporter.toml"),
+            &dir.path().join("aws-config"),
+            &sim.url(),
+        );
+        Lab { dir, sim, exporter }
+    }
+}
+
 pub struct Exporter {
     pub proc: Proc,
     pub addr: SocketAddr,
