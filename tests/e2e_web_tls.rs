@@ -16,8 +16,9 @@ fn write(path: &std::path::Path, text: &str) {
     std::fs::write(path, text).expect("write web config");
 }
 
-#[test]
-fn with_tls_on_prometheus_trusting_the_ca_scrapes_and_plain_http_gets_nothing() {
+/// The exporter serving TLS with the test CA's certificate (`web.yml` in a directory of its
+/// own), ready over TLS; with that CA's path for curl.
+fn start_tls() -> (tempfile::TempDir, Pki, std::path::PathBuf, Web, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(dir.path());
     let web_yml = dir.path().join("web.yml");
@@ -27,6 +28,12 @@ fn with_tls_on_prometheus_trusting_the_ca_scrapes_and_plain_http_gets_nothing() 
     web.wait_until("ready over TLS", || {
         curl(&["--cacert", &ca], &web.https("/-/ready")).code == 200
     });
+    (dir, pki, web_yml, web, ca)
+}
+
+#[test]
+fn with_tls_on_prometheus_trusting_the_ca_scrapes_and_plain_http_gets_nothing() {
+    let (_dir, pki, web_yml, web, ca) = start_tls();
 
     let m = curl(&["--cacert", &ca], &web.https("/metrics"));
     assert_eq!(m.code, 200, "{m:?}");
@@ -159,15 +166,7 @@ fn mutual_tls_lets_in_the_right_client_certificate_and_keeps_out_none_or_a_wrong
 
 #[test]
 fn a_rotated_certificate_is_served_from_the_next_connection_without_a_restart() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let web_yml = dir.path().join("web.yml");
-    write(&web_yml, &pki.tls_config(""));
-    let web = Web::start(dir.path(), Some(&web_yml), &[]);
-    let old_ca = pki.ca.display().to_string();
-    web.wait_until("ready over TLS", || {
-        curl(&["--cacert", &old_ca], &web.https("/-/ready")).code == 200
-    });
+    let (dir, pki, _web_yml, web, old_ca) = start_tls();
     let pid = web.proc.child.id();
 
     // The renewal comes from a new CA, so which certificate is served shows in who trusts it.
@@ -200,15 +199,7 @@ fn a_rotated_certificate_is_served_from_the_next_connection_without_a_restart() 
 
 #[test]
 fn a_broken_change_is_logged_and_the_last_good_configuration_keeps_serving() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pki = Pki::new(dir.path());
-    let web_yml = dir.path().join("web.yml");
-    write(&web_yml, &pki.tls_config(""));
-    let web = Web::start(dir.path(), Some(&web_yml), &[]);
-    let ca = pki.ca.display().to_string();
-    web.wait_until("ready over TLS", || {
-        curl(&["--cacert", &ca], &web.https("/-/ready")).code == 200
-    });
+    let (_dir, pki, web_yml, web, ca) = start_tls();
     write(&web_yml, &pki.tls_config("  client_auth_type: Sometimes\n"));
     assert_eq!(curl(&["--cacert", &ca], &web.https("/metrics")).code, 200);
     let log = web.log();
