@@ -648,3 +648,118 @@ fn a_failed_reload_is_visible_and_a_later_good_one_clears_it() {
         .is_some_and(|t| t > 1.7e9)
     );
 }
+
+#[test]
+fn a_scrape_in_progress_shows_one_instant_while_probes_keep_finishing() {
+    let m = metrics_for(vec![target(
+        "prod",
+        &["us-east-1", "us-west-2"],
+        &[MODEL, OTHER_MODEL],
+        Duration::from_secs(300),
+    )]);
+    let keys = [
+        key("prod", "us-east-1", MODEL),
+        key("prod", "us-east-1", OTHER_MODEL),
+        key("prod", "us-west-2", MODEL),
+        key("prod", "us-west-2", OTHER_MODEL),
+    ];
+    for k in &keys {
+        m.record(all_passed(k, true));
+    }
+    // A scrape starts; its body is written in small chunks while every tuple's next probe
+    // fails at assume_role.
+    let mut chunks = m.exposition().into_chunks(256);
+    let mut first: Vec<u8> = chunks.next().map(|c| c.to_vec()).unwrap_or_default();
+    for k in &keys {
+        m.record(report(
+            k,
+            vec![
+                pass(Layer::Credentials),
+                fail(Layer::AssumeRole, Reason::TrustPolicyDenied, None),
+            ],
+        ));
+    }
+    for c in chunks {
+        first.extend_from_slice(&c);
+    }
+    let during = String::from_utf8(first).unwrap_or_default();
+    assert_eq!(
+        samples(&during, "bedrock_access_probe_success", &[]).len(),
+        4
+    );
+    assert!(
+        samples(&during, "bedrock_access_probe_success", &[])
+            .iter()
+            .all(|l| l.ends_with(" 1")),
+        "{during}"
+    );
+    assert!(samples(&during, "bedrock_access_failure_info", &[]).is_empty());
+    assert_eq!(
+        samples(
+            &during,
+            "bedrock_access_probes_total",
+            &[("result", "failure")]
+        )
+        .iter()
+        .filter(|l| l.ends_with(" 0"))
+        .count(),
+        4
+    );
+    // The next scrape shows the new probes, every family of every tuple.
+    let after = m.render();
+    assert!(
+        samples(&after, "bedrock_access_probe_success", &[])
+            .iter()
+            .all(|l| l.ends_with(" 0")),
+        "{after}"
+    );
+    assert_eq!(
+        samples(
+            &after,
+            "bedrock_access_failure_info",
+            &[("reason", "trust_policy_denied")]
+        )
+        .len(),
+        4
+    );
+}
+
+#[test]
+fn the_exposition_is_the_same_text_whatever_size_its_chunks_are_written_in() {
+    let m = metrics_for(vec![target(
+        "prod",
+        &["us-east-1", "us-west-2"],
+        &[MODEL, OTHER_MODEL],
+        Duration::from_secs(300),
+    )]);
+    m.record(all_passed(&key("prod", "us-east-1", MODEL), true));
+    m.record(report(
+        &key("prod", "us-west-2", OTHER_MODEL),
+        vec![
+            pass(Layer::Credentials),
+            fail(Layer::AssumeRole, Reason::TrustPolicyDenied, None),
+        ],
+    ));
+    // The per-tuple families (the process's own metrics ahead of them change between scrapes).
+    fn tuples(text: &str) -> &str {
+        text.find("# HELP bedrock_access_probe_success")
+            .map_or("", |i| &text[i..])
+    }
+    let whole = m.render();
+    assert!(tuples(&whole).len() > 1000, "{whole}");
+    for size in [1, 7, 256, 4096, 1 << 20] {
+        let text: Vec<u8> = m.exposition().into_chunks(size).flatten().collect();
+        let text = String::from_utf8(text).unwrap_or_default();
+        assert!(tuples(&text) == tuples(&whole), "chunks of {size}: {text}");
+    }
+    // Every family has its header once, before its samples.
+    for family in [
+        "bedrock_access_layer_success",
+        "bedrock_access_probes_total",
+    ] {
+        let header = format!("# TYPE {family} ");
+        assert_eq!(whole.matches(&header).count(), 1);
+        let first = whole.find(&format!("\n{family}{{")).unwrap_or(0);
+        assert!(whole.find(&header).unwrap_or(usize::MAX) < first, "{whole}");
+    }
+}

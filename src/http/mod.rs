@@ -91,8 +91,8 @@ const CHUNK: usize = 64 * 1024;
 
 /// `/metrics`: always the text format 0.0.4 (also when OpenMetrics is asked for, which the
 /// Accept negotiation of Prometheus allows as a fallback). The exposition is snapshotted under
-/// the lock (references to pre-encoded pieces) and streamed in chunks, gzip-compressed chunk by
-/// chunk when the scraper accepts it ([`gzip`]).
+/// the lock (shared references to every tuple's state) and encoded as it is streamed in chunks,
+/// gzip-compressed chunk by chunk when the scraper accepts it ([`gzip`]).
 async fn metrics<P: ProbeFn>(
     State(app): State<Arc<App<P>>>,
     request: axum::http::HeaderMap,

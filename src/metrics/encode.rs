@@ -1,14 +1,8 @@
-//! The per-tuple families of `docs/metrics.md` and their encoding in the text format 0.0.4: a tuple's
-//! state becomes one fragment of sample lines per family, rebuilt only when the state changes.
+//! The per-tuple families of `docs/metrics.md` and their encoding in the text format 0.0.4: the
+//! sample lines of one tuple in one family, written when a scrape reads them.
 
-use std::fmt::Write as _;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use bytes::Bytes;
-
-use super::state::{Counters, TupleState};
-use crate::probe::LayerStatus;
-use crate::reason::error_code_label;
+use super::rows::{Row, Rows};
+use super::state::TupleState;
 
 struct Family {
     name: &'static str,
@@ -113,6 +107,10 @@ pub(super) const NFAM: usize = FAMILIES.len();
 
 /// Writes `s` as a label value (escaping `\`, `"` and newlines).
 fn push_escaped(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(s);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -123,10 +121,22 @@ fn push_escaped(out: &mut String, s: &str) {
     }
 }
 
-pub(super) fn unix_seconds(t: SystemTime) -> f64 {
-    match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs_f64(),
-        Err(_) => 0.0,
+/// Writes a sample value in its shortest round-trip form: whole numbers (flags, counters) as
+/// integers, others as `ryu` writes them (`0.087`, `1764496171.25`, `1e-7`), which the text
+/// format's float syntax reads back exactly.
+fn push_value(out: &mut String, value: f64) {
+    if value.is_finite() {
+        if value.fract() == 0.0 && value.abs() < 1e15 {
+            out.push_str(itoa::Buffer::new().format(value as i64));
+        } else {
+            out.push_str(ryu::Buffer::new().format_finite(value));
+        }
+    } else if value.is_nan() {
+        out.push_str("NaN");
+    } else if value > 0.0 {
+        out.push_str("+Inf");
+    } else {
+        out.push_str("-Inf");
     }
 }
 
@@ -143,15 +153,7 @@ fn sample(out: &mut String, fam: usize, base: &str, extra: &[(&str, &str)], valu
         out.push('"');
     }
     out.push_str("} ");
-    if value.is_finite() {
-        let _ = write!(out, "{value}");
-    } else if value.is_nan() {
-        out.push_str("NaN");
-    } else if value > 0.0 {
-        out.push_str("+Inf");
-    } else {
-        out.push_str("-Inf");
-    }
+    push_value(out, value);
     out.push('\n');
 }
 
@@ -161,14 +163,14 @@ pub(super) fn is_counter(i: usize) -> bool {
 }
 
 /// `# HELP` and `# TYPE` lines of each per-tuple family.
-pub(super) fn family_headers() -> &'static [Bytes; NFAM] {
-    static HEADERS: std::sync::OnceLock<[Bytes; NFAM]> = std::sync::OnceLock::new();
+pub(super) fn family_headers() -> &'static [String; NFAM] {
+    static HEADERS: std::sync::OnceLock<[String; NFAM]> = std::sync::OnceLock::new();
     HEADERS.get_or_init(|| {
         FAMILIES.each_ref().map(|fam| {
-            Bytes::from(format!(
+            format!(
                 "# HELP {} {}\n# TYPE {} {}\n",
                 fam.name, fam.help, fam.name, fam.kind
-            ))
+            )
         })
     })
 }
@@ -177,46 +179,46 @@ fn bool_f(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
 
-/// The sample lines of one tuple, one fragment per family (empty where it has no series).
-pub(super) fn encode(s: &TupleState, c: &Counters) -> [Bytes; NFAM] {
-    let base = label_base(s);
-    let b = base.as_str();
-    let mut f: [String; NFAM] = Default::default();
-    sample(&mut f[F_SUCCESS], F_SUCCESS, b, &[], bool_f(s.success));
-    layers(&mut f, b, s);
-    sample(
-        &mut f[F_PROBE_TS],
-        F_PROBE_TS,
-        b,
-        &[],
-        unix_seconds(s.report.finished_at),
-    );
-    sample(
-        &mut f[F_LAST_SUCCESS_TS],
-        F_LAST_SUCCESS_TS,
-        b,
-        &[],
-        s.last_success.map(unix_seconds).unwrap_or(0.0),
-    );
-    counters(&mut f, b, c);
-    availability(&mut f, b, s);
-    tokens(&mut f, b, c);
-    if let Some(t) = s.last_invoke {
-        sample(&mut f[F_INVOKE_TS], F_INVOKE_TS, b, &[], unix_seconds(t));
+/// Appends the sample lines of tuple `row` in family `fam` (nothing where it has no series).
+pub(super) fn family_lines(out: &mut String, fam: usize, rows: &Rows, row: &Row) {
+    let b = rows.str(row.labels);
+    match fam {
+        F_SUCCESS => sample(out, fam, b, &[], bool_f(row.success)),
+        F_LAYER_SUCCESS | F_LAYER_DURATION | F_FAILURE_INFO => layers(out, fam, b, rows, row),
+        F_PROBE_TS => sample(out, fam, b, &[], row.finished_at),
+        F_LAST_SUCCESS_TS => sample(out, fam, b, &[], row.last_success),
+        F_PROBES_TOTAL => {
+            for (result, n) in [("success", row.probes[0]), ("failure", row.probes[1])] {
+                sample(out, fam, b, &[("result", result)], n as f64);
+            }
+        }
+        F_LAYER_FAILURES => {
+            for &(layer, reason, n) in rows.failures(row) {
+                let labels = [("layer", layer), ("reason", reason)];
+                sample(out, fam, b, &labels, n as f64);
+            }
+        }
+        F_AVAILABILITY => availability(out, b, rows, row),
+        F_TOKENS => {
+            for (direction, n) in [("input", row.tokens[0]), ("output", row.tokens[1])] {
+                sample(out, fam, b, &[("direction", direction)], n as f64);
+            }
+        }
+        F_INVOKE_TS => {
+            if let Some(t) = row.last_invoke {
+                sample(out, fam, b, &[], t);
+            }
+        }
+        F_LIFECYCLE | F_LEGACY_TS | F_EXTENDED_TS | F_END_OF_LIFE_TS => {
+            lifecycle(out, fam, b, rows, row)
+        }
+        _ => {}
     }
-    lifecycle(&mut f, b, s);
-    // Exact-size buffers: a `Bytes` made from a vector with spare capacity keeps all of it (and
-    // a separate header); with tens of thousands of tuples per process that slack is most of
-    // the store's memory.
-    f.map(|mut s| {
-        s.shrink_to_fit();
-        Bytes::from(s.into_bytes())
-    })
 }
 
 /// The labels every series of the tuple carries: `target`, `account_id`, `role_name`,
-/// `aws_region`, `model_id`.
-fn label_base(s: &TupleState) -> String {
+/// `aws_region`, `model_id`, escaped.
+pub(super) fn label_base(s: &TupleState) -> Box<str> {
     let mut base = String::with_capacity(160);
     for (i, (k, v)) in [
         ("target", s.key.target.as_str()),
@@ -236,137 +238,90 @@ fn label_base(s: &TupleState) -> String {
         push_escaped(&mut base, v);
         base.push('"');
     }
-    base
+    base.into_boxed_str()
 }
 
-/// `layer_success`, `layer_duration_seconds` and `failure_info` of every attempted layer.
-fn layers(f: &mut [String; NFAM], b: &str, s: &TupleState) {
-    for l in &s.report.layers {
-        let layer = l.layer.as_str();
-        let passed = l.status == LayerStatus::Passed;
-        sample(
-            &mut f[F_LAYER_SUCCESS],
-            F_LAYER_SUCCESS,
-            b,
-            &[("layer", layer)],
-            bool_f(passed),
-        );
-        sample(
-            &mut f[F_LAYER_DURATION],
-            F_LAYER_DURATION,
-            b,
-            &[("layer", layer)],
-            l.duration.as_secs_f64(),
-        );
-        if let LayerStatus::Failed(fail) = &l.status {
-            sample(
-                &mut f[F_FAILURE_INFO],
-                F_FAILURE_INFO,
-                b,
-                &[
-                    ("layer", layer),
-                    ("reason", fail.reason.as_str()),
-                    ("class", fail.reason.class().as_str()),
-                    ("error_code", error_code_label(fail.error_code.as_deref())),
-                ],
-                1.0,
-            );
+/// `layer_success`, `layer_duration_seconds` or `failure_info` (`fam`) of every attempted layer.
+fn layers(out: &mut String, fam: usize, b: &str, rows: &Rows, row: &Row) {
+    for l in rows.layers(row) {
+        let layer = ("layer", l.layer);
+        match (fam, l.failure) {
+            (F_LAYER_SUCCESS, _) => sample(out, fam, b, &[layer], bool_f(l.passed)),
+            (F_LAYER_DURATION, _) => sample(out, fam, b, &[layer], l.duration),
+            (F_FAILURE_INFO, Some((reason, class, code))) => {
+                let labels = [
+                    layer,
+                    ("reason", reason),
+                    ("class", class),
+                    ("error_code", rows.str(code)),
+                ];
+                sample(out, fam, b, &labels, 1.0)
+            }
+            _ => {}
         }
-    }
-}
-
-/// `probes_total` by result and `layer_failures_total` by layer and reason.
-fn counters(f: &mut [String; NFAM], b: &str, c: &Counters) {
-    sample(
-        &mut f[F_PROBES_TOTAL],
-        F_PROBES_TOTAL,
-        b,
-        &[("result", "success")],
-        c.probes_success as f64,
-    );
-    sample(
-        &mut f[F_PROBES_TOTAL],
-        F_PROBES_TOTAL,
-        b,
-        &[("result", "failure")],
-        c.probes_failure as f64,
-    );
-    for ((layer, reason), n) in &c.layer_failures {
-        sample(
-            &mut f[F_LAYER_FAILURES],
-            F_LAYER_FAILURES,
-            b,
-            &[("layer", layer.as_str()), ("reason", reason)],
-            *n as f64,
-        );
     }
 }
 
 /// `model_availability`: one series per dimension with its reported status.
-fn availability(f: &mut [String; NFAM], b: &str, s: &TupleState) {
-    let Some(a) = &s.report.availability else {
+fn availability(out: &mut String, b: &str, rows: &Rows, row: &Row) {
+    let Some(statuses) = row.availability else {
         return;
     };
-    for (dim, status) in [
-        ("agreement", &a.agreement),
-        ("authorization", &a.authorization),
-        ("entitlement", &a.entitlement),
-        ("region", &a.region),
-    ] {
-        sample(
-            &mut f[F_AVAILABILITY],
-            F_AVAILABILITY,
-            b,
-            &[("dimension", dim), ("status", status)],
-            1.0,
-        );
+    let dims = ["agreement", "authorization", "entitlement", "region"];
+    for (dim, status) in dims.into_iter().zip(statuses) {
+        let labels = [("dimension", dim), ("status", rows.str(status))];
+        sample(out, F_AVAILABILITY, b, &labels, 1.0);
     }
 }
 
-/// `model_lifecycle_info` with the status, and the lifecycle's dates that AWS gave.
-fn lifecycle(f: &mut [String; NFAM], b: &str, s: &TupleState) {
-    let Some(l) = &s.report.lifecycle else {
+/// `model_lifecycle_info` with the status, or one of the lifecycle's dates that AWS gave.
+fn lifecycle(out: &mut String, fam: usize, b: &str, rows: &Rows, row: &Row) {
+    let Some((status, [legacy, extended, end_of_life])) = row.lifecycle else {
         return;
     };
-    sample(
-        &mut f[F_LIFECYCLE],
-        F_LIFECYCLE,
-        b,
-        &[("status", l.status.as_str())],
-        1.0,
-    );
-    for (fam, when) in [
-        (F_LEGACY_TS, l.legacy),
-        (F_EXTENDED_TS, l.public_extended_access),
-        (F_END_OF_LIFE_TS, l.end_of_life),
-    ] {
-        if let Some(t) = when {
-            sample(&mut f[fam], fam, b, &[], unix_seconds(t));
-        }
+    let when = match fam {
+        F_LIFECYCLE => return sample(out, fam, b, &[("status", rows.str(status))], 1.0),
+        F_LEGACY_TS => legacy,
+        F_EXTENDED_TS => extended,
+        F_END_OF_LIFE_TS => end_of_life,
+        _ => None,
+    };
+    if let Some(t) = when {
+        sample(out, fam, b, &[], t);
     }
-}
-
-/// `invoke_tokens_total` by direction.
-fn tokens(f: &mut [String; NFAM], b: &str, c: &Counters) {
-    sample(
-        &mut f[F_TOKENS],
-        F_TOKENS,
-        b,
-        &[("direction", "input")],
-        c.tokens_in as f64,
-    );
-    sample(
-        &mut f[F_TOKENS],
-        F_TOKENS,
-        b,
-        &[("direction", "output")],
-        c.tokens_out as f64,
-    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reason::error_code_label;
+
+    fn value_text(v: f64) -> String {
+        let mut s = String::new();
+        push_value(&mut s, v);
+        s
+    }
+
+    #[test]
+    fn sample_values_are_written_in_a_form_that_reads_back_exactly() {
+        for (v, text) in [
+            (1.0, "1"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (12345678901234.0, "12345678901234"),
+            (0.087, "0.087"),
+            (1764496171.25, "1764496171.25"),
+            (f64::NAN, "NaN"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+        ] {
+            assert_eq!(value_text(v), text);
+        }
+        for v in [1e-7, 1e15, 3.5e20, 0.1 + 0.2, 1764496171.123_456_7, -2.5] {
+            let text = value_text(v);
+            assert_eq!(text.parse::<f64>().ok(), Some(v), "{text}");
+        }
+    }
 
     #[test]
     fn error_codes_that_could_be_anything_become_other() {

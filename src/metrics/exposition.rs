@@ -1,60 +1,57 @@
-//! A snapshot of the text exposition as a list of shared pieces, written out in chunks.
+//! A snapshot of the text exposition (the exporter's own families as text, then the per-tuple
+//! families as a [`TupleSnapshot`]), written out in chunks.
 
 use bytes::{Bytes, BytesMut};
+
+use super::snapshot::TupleSnapshot;
 
 /// Content type of the text exposition format served on `/metrics` and `/probe`.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// A snapshot of the exposition: the text format as a list of shared pieces, taken quickly
-/// under the lock and written out afterwards, chunk by chunk, without holding it.
-#[derive(Debug, Clone, Default)]
+/// A snapshot of the exposition, taken quickly under the locks and written out afterwards,
+/// chunk by chunk, without holding them: only the chunk being written exists as text.
+#[derive(Clone, Default)]
 pub struct Exposition {
-    parts: Vec<Bytes>,
+    /// Text written first (the exporter's own families).
+    head: Vec<Bytes>,
+    tuples: TupleSnapshot,
 }
 
 impl Exposition {
-    /// The exposition made of `parts`, in order.
-    pub(super) fn from_parts(parts: Vec<Bytes>) -> Exposition {
-        Exposition { parts }
-    }
-
-    /// Total size in bytes.
-    pub fn len(&self) -> usize {
-        self.parts.iter().map(Bytes::len).sum()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    /// The exposition made of `head`, then the per-tuple families of `tuples`.
+    pub(super) fn new(head: Vec<Bytes>, tuples: TupleSnapshot) -> Exposition {
+        Exposition { head, tuples }
     }
 
     /// The exposition as chunks of about `size` bytes (small pieces coalesced, so the HTTP body
     /// is written in few large writes while the memory of each chunk is reused).
     pub fn into_chunks(self, size: usize) -> impl Iterator<Item = Bytes> + Send + 'static {
+        let size = size.max(1);
         Chunks {
-            parts: self.parts.into_iter(),
-            size: size.max(1),
+            parts: self.head.into_iter().chain(self.tuples.into_pieces(size)),
+            size,
             pending: None,
         }
     }
 
     /// The whole exposition as one string.
     pub fn to_text(&self) -> String {
-        let mut out = Vec::with_capacity(self.len());
-        for p in &self.parts {
-            out.extend_from_slice(p);
+        let mut out = Vec::new();
+        for chunk in self.clone().into_chunks(64 * 1024) {
+            out.extend_from_slice(&chunk);
         }
         String::from_utf8(out)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
     }
 }
 
-struct Chunks {
-    parts: std::vec::IntoIter<Bytes>,
+struct Chunks<I> {
+    parts: I,
     size: usize,
     pending: Option<Bytes>,
 }
 
-impl Iterator for Chunks {
+impl<I: Iterator<Item = Bytes>> Iterator for Chunks<I> {
     type Item = Bytes;
 
     fn next(&mut self) -> Option<Bytes> {
@@ -91,9 +88,8 @@ mod tests {
             .into_iter()
             .map(|s| Bytes::from(s.to_string()))
             .collect();
-        let e = Exposition { parts };
+        let e = Exposition::new(parts, TupleSnapshot::default());
         let text = e.to_text();
-        assert_eq!(e.len(), text.len());
         let chunks: Vec<Bytes> = e.into_chunks(8).collect();
         let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
         assert_eq!(joined, text.as_bytes());

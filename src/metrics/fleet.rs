@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use prometheus::{GaugeVec, IntGaugeVec, Opts, Registry};
 
-use super::encode::unix_seconds;
+use super::state::unix_seconds;
 use crate::reason::error_code_label;
 use crate::shard::Shard;
 

@@ -7,11 +7,10 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use prometheus::{Encoder, Gauge, Histogram, HistogramOpts, IntGauge, Opts, Registry, TextEncoder};
 
-use super::encode::unix_seconds;
 use super::exposition::Exposition;
 use super::fleet::FleetMetrics;
 use super::ondemand::OnDemandMetrics;
-use super::state::{TupleMeta, TupleState};
+use super::state::{TupleMeta, TupleState, unix_seconds};
 use super::store::TupleStore;
 use crate::config::Config;
 use crate::probe::ProbeReport;
@@ -202,9 +201,7 @@ impl Metrics {
             tracing::warn!(error = %e, "encoding the exporter's own metrics failed");
             buf.clear();
         }
-        let mut parts = vec![Bytes::from(buf)];
-        self.tuples.parts_into(&mut parts);
-        Exposition::from_parts(parts)
+        Exposition::new(vec![Bytes::from(buf)], self.tuples.tuple_snapshot())
     }
 
     /// The whole exposition in the text format 0.0.4, as one string.

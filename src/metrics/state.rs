@@ -3,7 +3,7 @@
 //! accumulated over its probes.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::config::{Expect, InvokeMode, Target, TupleKey};
 use crate::probe::{LayerResult, LayerStatus, ProbeReport};
@@ -53,6 +53,14 @@ pub struct TupleState {
     pub last_success: Option<SystemTime>,
     /// When the paid layers last ran.
     pub last_invoke: Option<SystemTime>,
+}
+
+/// `t` as Unix time in seconds (0 before the epoch), as the timestamp families export it.
+pub(super) fn unix_seconds(t: SystemTime) -> f64 {
+    match t.duration_since(UNIX_EPOCH) {
+        Ok(d) => d.as_secs_f64(),
+        Err(_) => 0.0,
+    }
 }
 
 /// `probe_success` of a probe with these (attempted, enabled) layers: with `expect = "allow"`,

@@ -1,31 +1,17 @@
-//! The per-tuple store: the last state of every configured tuple and its counters, with each
-//! family's sample lines pre-encoded, so a scrape only collects references.
+//! The per-tuple store: the last state of every configured tuple and its counters. A scrape
+//! takes a [`TupleSnapshot`] (shared references, taken quickly under the lock) and encodes it
+//! chunk by chunk afterwards, so the sample text is never held for the whole store.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use bytes::Bytes;
-
-use super::encode::{NFAM, encode, family_headers, is_counter};
+use super::encode::{is_counter, label_base};
 use super::exposition::Exposition;
+use super::snapshot::{Entry, TupleSnapshot};
 use super::state::{Counters, TupleMeta, TupleState, probe_success};
 use crate::config::{Expect, TupleKey};
 use crate::probe::{LayerResult, LayerStatus, ProbeReport};
 use crate::reason::Layer;
-
-struct Entry {
-    meta: TupleMeta,
-    state: TupleState,
-    counters: Counters,
-    /// Pre-encoded sample lines per family (shared, so a scrape only clones references).
-    fragments: [Bytes; NFAM],
-}
-
-impl Entry {
-    fn encode(&mut self) {
-        self.fragments = encode(&self.state, &self.counters);
-    }
-}
 
 fn gates_failed(layers: &[LayerResult]) -> bool {
     layers.iter().any(|l| {
@@ -38,11 +24,13 @@ fn gates_failed(layers: &[LayerResult]) -> bool {
 struct StoreInner {
     /// Configured tuples; `None` means "accept every tuple" (a `/probe` store).
     configured: Option<HashMap<TupleKey, TupleMeta>>,
-    /// Boxed: a tree node then holds pointers, not eleven ~900-byte entries with its slack.
-    entries: BTreeMap<TupleKey, Box<Entry>>,
+    /// Shared with the snapshots of scrapes in progress; a probe recorded meanwhile copies its
+    /// entry first (`Arc::make_mut`). A tree node then holds pointers, not eleven ~900-byte
+    /// entries with its slack.
+    entries: BTreeMap<TupleKey, Arc<Entry>>,
 }
 
-/// The per-tuple families: the last state of each tuple, pre-encoded.
+/// The per-tuple families: the last state and counters of each tuple.
 #[derive(Default)]
 pub struct TupleStore {
     inner: RwLock<StoreInner>,
@@ -72,6 +60,7 @@ impl TupleStore {
             if let Some(meta) = configured.get(k)
                 && *meta != e.meta
             {
+                let e = Arc::make_mut(e);
                 e.meta = meta.clone();
                 e.state.expect = meta.expect;
                 e.state
@@ -79,7 +68,6 @@ impl TupleStore {
                     .layers
                     .retain(|l| !l.layer.is_invocation() || meta.invocation_enabled(l.layer));
                 e.state.success = probe_success(&e.state.report.layers, meta.expect);
-                e.encode();
             }
         }
         inner.configured = Some(configured);
@@ -118,9 +106,8 @@ impl TupleStore {
         let key = report.key.clone();
         let mut inner = self.write();
         self_record(&mut inner, meta, &mut report)?;
-        let entry = inner.entries.get_mut(&key)?;
+        let entry = Arc::make_mut(inner.entries.get_mut(&key)?);
         entry.state.last_invoke = Some(invoke_at);
-        entry.encode();
         Some(entry.state.clone())
     }
 
@@ -147,36 +134,19 @@ impl TupleStore {
         self.len() == 0
     }
 
-    /// Appends the per-tuple families to `parts` (references to the pre-encoded fragments; no
-    /// copy of the sample text).
-    pub fn parts_into(&self, parts: &mut Vec<Bytes>) {
-        self.families_into(parts, |_| true);
+    /// The per-tuple families at this instant, encoded when written out.
+    pub fn tuple_snapshot(&self) -> TupleSnapshot {
+        self.snapshot_where(|_| true)
     }
 
-    fn families_into(&self, parts: &mut Vec<Bytes>, keep: impl Fn(usize) -> bool) {
-        let inner = self.read();
-        if inner.entries.is_empty() {
-            return;
-        }
-        parts.reserve(inner.entries.len() * NFAM + NFAM);
-        for (i, header) in family_headers().iter().enumerate() {
-            if !keep(i) {
-                continue;
-            }
-            parts.push(header.clone());
-            for e in inner.entries.values() {
-                if !e.fragments[i].is_empty() {
-                    parts.push(e.fragments[i].clone());
-                }
-            }
-        }
+    fn snapshot_where(&self, keep: impl Fn(usize) -> bool) -> TupleSnapshot {
+        let entries = self.read().entries.values().cloned().collect();
+        TupleSnapshot::new(entries, keep)
     }
 
     /// The per-tuple families as an exposition (for `/probe`).
     pub fn exposition(&self) -> Exposition {
-        let mut parts = Vec::new();
-        self.parts_into(&mut parts);
-        Exposition::from_parts(parts)
+        Exposition::new(Vec::new(), self.tuple_snapshot())
     }
 
     /// The per-tuple families in the text format.
@@ -187,9 +157,7 @@ impl TupleStore {
     /// The per-tuple gauge families only, in the text format (`/probe`'s answer: counters of a
     /// throw-away store would restart with every request, which `rate()` cannot read).
     pub fn render_gauges(&self) -> String {
-        let mut parts = Vec::new();
-        self.families_into(&mut parts, |i| !is_counter(i));
-        Exposition::from_parts(parts).to_text()
+        Exposition::new(Vec::new(), self.snapshot_where(|i| !is_counter(i))).to_text()
     }
 }
 
@@ -220,7 +188,7 @@ fn self_record(
     let success = probe_success(&report.layers, meta.expect);
     let mut entry = match prev {
         Some(p) => p,
-        None => Box::new(Entry {
+        None => Arc::new(Entry {
             meta: meta.clone(),
             state: TupleState {
                 key: report.key.clone(),
@@ -231,21 +199,22 @@ fn self_record(
                 last_invoke: None,
             },
             counters: Counters::default(),
-            fragments: Default::default(),
+            labels: Box::default(),
         }),
     };
+    let entry_mut = Arc::make_mut(&mut entry);
     if success {
-        entry.counters.probes_success += 1;
-        entry.state.last_success = Some(report.finished_at);
+        entry_mut.counters.probes_success += 1;
+        entry_mut.state.last_success = Some(report.finished_at);
     } else {
-        entry.counters.probes_failure += 1;
+        entry_mut.counters.probes_failure += 1;
     }
     // Count only the failures this probe observed (not a carried invoke result).
     for l in &report.layers {
         if let LayerStatus::Failed(f) = &l.status
             && (!l.layer.is_invocation() || ran_invoke)
         {
-            *entry
+            *entry_mut
                 .counters
                 .layer_failures
                 .entry((l.layer, f.reason.as_str()))
@@ -253,16 +222,16 @@ fn self_record(
         }
     }
     if let Some((i, o)) = report.tokens {
-        entry.counters.tokens_in = entry.counters.tokens_in.saturating_add(i);
-        entry.counters.tokens_out = entry.counters.tokens_out.saturating_add(o);
+        entry_mut.counters.tokens_in = entry_mut.counters.tokens_in.saturating_add(i);
+        entry_mut.counters.tokens_out = entry_mut.counters.tokens_out.saturating_add(o);
     }
-    entry.meta = meta.clone();
-    entry.state.expect = meta.expect;
-    entry.state.report = report.clone();
-    entry.state.success = success;
-    entry.state.last_invoke = last_invoke;
-    entry.encode();
-    let state = entry.state.clone();
+    entry_mut.meta = meta.clone();
+    entry_mut.state.expect = meta.expect;
+    entry_mut.state.report = report.clone();
+    entry_mut.state.success = success;
+    entry_mut.state.last_invoke = last_invoke;
+    entry_mut.labels = label_base(&entry_mut.state);
+    let state = entry_mut.state.clone();
     inner.entries.insert(report.key.clone(), entry);
     Some(state)
 }
