@@ -18,14 +18,19 @@ every client on the other CPUs, one after the other, against the same TLS endpoi
      `GET /probe` requests;
   4. a boto3 script making the same four calls as one probe (GetCallerIdentity, AssumeRole,
      GetFoundationModelAvailability, Converse) with its clients built once, `--requests`
-     times.
+     times;
+  5. the AWS SDK for Rust's own floor (`examples/sdk_floor.rs`, built next to `--binary`):
+     sequential STS GetCallerIdentity calls through the exporter's client, nothing else, on
+     one thread, `--requests` x 2 calls.
 
 For each it reports the whole process's CPU time (utime + stime from /proc, or getrusage for
-the boto3 script's own process) per probe, and the connections the simulator accepted
-(its `GET /_sim/metrics`), then the ratios and the goals: a four-layer probe at most 0.15 x
+the boto3 script's own process) per probe, and the connections the simulator accepted and the
+AWS calls it answered (its `GET /_sim/metrics`), then the ratios and the goals: a four-layer probe at most 0.15 x
 blackbox's one HTTPS probe (aim 0.1) and at most 0.05 x the boto3 script; background probing of
 10,000 tuples at a 60 s interval under 10 % of one core (derived from the per-probe figure of
-step 2). `--short` is the quick form (a few probes, 100 tuples, one measured round) that checks
+step 2). With the floor it also prints what the SDK's calls alone cost per probe (the floor
+times the AWS calls one `/probe` made) against blackbox: the least any probe built on the SDK
+could cost. `--short` is the quick form (a few probes, 100 tuples, one measured round) that checks
 that every step works; it asserts nothing timed. Nothing leaves loopback.
 """
 import argparse
@@ -116,7 +121,7 @@ def exporter_config(targets, models, interval):
     model_list = ", ".join(f'"amazon.cost-model-{i:03d}-v1:0"' for i in range(models))
     out = [f'[probe]\ninterval = "{interval}"\ntimeout = "10s"\nconcurrency = 16\n\n'
            # One account for every target: the pace must not be what is measured.
-           '[limits]\nbedrock_per_second = 1000\n\n'
+           '[limits]\nsts_per_second = 1000\nbedrock_per_second = 1000\n\n'
            '[[sources]]\nname = "bench"\nprofile = "bench"\n']
     for t in range(targets):
         out.append(f'[[targets]]\nname = "cost-{t:03d}"\nsource = "bench"\nrole_arn = "{ROLE_ARN}"\n'
@@ -173,6 +178,12 @@ class Bench:
             head, value = line.rsplit(" ", 1)
             out[head] = float(value)
         return out
+
+    def aws_calls(self, before, after):
+        """AWS requests the simulator answered between two counter readings."""
+        def total(c):
+            return sum(v for k, v in c.items() if k.startswith("aws_simulator_requests_total{"))
+        return total(after) - total(before)
 
     def connections(self, before, after, service):
         key = f'aws_simulator_connections_accepted_total{{listener="127.0.0.1:{self.ports[service]}"}}'
@@ -241,7 +252,7 @@ def step_probe(b, n):
                                              passed, n, warmup=5)
     b.stop(exporter)
     conns = {s: b.connections(c0, c1, s) for s in ("sts", "bedrock", "runtime")}
-    return {"cpu_ms": cpu, "wall_ms": wall, "connections": conns}
+    return {"cpu_ms": cpu, "wall_ms": wall, "connections": conns, "calls": b.aws_calls(c0, c1) / n}
 
 
 def probes_total(port):
@@ -366,6 +377,22 @@ def step_boto3(b, n):
     return result
 
 
+def step_floor(b, n):
+    binary = os.path.join(os.path.dirname(b.args.binary), "examples", "sdk_floor")
+    if not os.path.exists(binary):
+        profile = ["--release"] if os.sep + "release" + os.sep in binary else []
+        subprocess.run(["cargo", "build", "--locked", "--example", "sdk_floor"] + profile,
+                       cwd=ROOT, check=True)
+    env = b.exporter_env()
+    env.update({"AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET,
+                "AWS_CONFIG_FILE": os.devnull, "AWS_REGION": "us-east-1"})
+    c0 = b.sim_counters()
+    out = subprocess.run(b.pin + [binary, str(n)], env=env, check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result["connections"] = b.connections(c0, b.sim_counters(), "sts")
+    return result
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--binary", default=os.path.join(ROOT, "target/release/bedrock-access-exporter"))
@@ -391,6 +418,7 @@ def main():
         probe = step_probe(b, args.requests)
         print(f"exporter /probe (4 layers, 1 tuple, sequential, {args.requests} probes): "
               f"{probe['cpu_ms']:.3f} ms CPU per probe, wall {probe['wall_ms']:.2f} ms, "
+              f"{probe['calls']:.2f} AWS calls per probe (invoke reused within invoke_interval), "
               f"new connections (sts, bedrock, runtime) {tuple(probe['connections'].values())}")
         bg = step_background(b, args.tuples, args.rounds)
         print(f"exporter background ({bg['tuples']} tuples, interval 10s, {bg['probes']:.0f} probes in "
@@ -402,6 +430,10 @@ def main():
         bo = step_boto3(b, args.requests)
         print(f"boto3, the same four calls, clients built once ({args.requests} probes): {bo['cpu_ms']:.3f} ms "
               f"CPU per probe, wall {bo['wall_ms']:.2f} ms, new connections {tuple(bo['connections'].values())}")
+        floor = step_floor(b, args.requests * 2)
+        print(f"AWS SDK for Rust floor, STS GetCallerIdentity through the exporter's client, one thread "
+              f"({floor['calls']} calls): {floor['cpu_ms_per_call']:.3f} ms CPU per call, wall "
+              f"{floor['wall_ms_per_call']:.2f} ms, new connections {floor['connections']:.0f}")
     finally:
         for p in b.procs:
             if p.poll() is None:
@@ -412,6 +444,10 @@ def main():
     print(f"ratio /probe : blackbox = {vs_bb:.3f} (goal <= 0.15, aim 0.1)")
     print(f"ratio /probe : boto3    = {vs_boto3:.3f} (goal <= 0.05)")
     print(f"10,000 tuples every 60 s at {bg['cpu_ms']:.3f} ms per probe: {fleet * 100:.1f} % of one core (goal < 10 %)")
+    sdk_only = floor["cpu_ms_per_call"] * probe["calls"]
+    print(f"the SDK's calls alone, {probe['calls']:.2f} per /probe at the floor: {sdk_only:.3f} ms = "
+          f"{sdk_only / bb['cpu_ms']:.3f} x blackbox, {sdk_only / bo['cpu_ms']:.3f} x boto3; the rest of "
+          f"/probe: {probe['cpu_ms'] - sdk_only:.3f} ms")
     if not args.short:
         missed = [g for g, ok in (("blackbox", vs_bb <= 0.15), ("boto3", vs_boto3 <= 0.05),
                                   ("10,000 tuples", fleet < 0.10)) if not ok]
