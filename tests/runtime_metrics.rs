@@ -649,14 +649,20 @@ fn a_failed_reload_is_visible_and_a_later_good_one_clears_it() {
     );
 }
 
-#[test]
-fn a_scrape_in_progress_shows_one_instant_while_probes_keep_finishing() {
-    let m = metrics_for(vec![target(
+/// `prod` with four tuples: two regions, two models.
+fn prod_in_two_regions_with_two_models() -> Metrics {
+    let regions = ["us-east-1", "us-west-2"];
+    metrics_for(vec![target(
         "prod",
-        &["us-east-1", "us-west-2"],
+        &regions,
         &[MODEL, OTHER_MODEL],
         Duration::from_secs(300),
-    )]);
+    )])
+}
+
+#[test]
+fn a_scrape_in_progress_shows_one_instant_while_probes_keep_finishing() {
+    let m = prod_in_two_regions_with_two_models();
     let keys = [
         key("prod", "us-east-1", MODEL),
         key("prod", "us-east-1", OTHER_MODEL),
@@ -726,12 +732,7 @@ fn a_scrape_in_progress_shows_one_instant_while_probes_keep_finishing() {
 
 #[test]
 fn the_exposition_is_the_same_text_whatever_size_its_chunks_are_written_in() {
-    let m = metrics_for(vec![target(
-        "prod",
-        &["us-east-1", "us-west-2"],
-        &[MODEL, OTHER_MODEL],
-        Duration::from_secs(300),
-    )]);
+    let m = prod_in_two_regions_with_two_models();
     m.record(all_passed(&key("prod", "us-east-1", MODEL), true));
     m.record(report(
         &key("prod", "us-west-2", OTHER_MODEL),
