@@ -22,7 +22,7 @@
 //! Clients are kept process-wide, one per distinct (extra certificates, connection limit)
 //! (normally exactly one), so a reload keeps the warm connections.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -62,12 +62,18 @@ pub async fn client_for_profile(
     };
     match CaBundle::read(setting.path()) {
         Ok(bundle) => {
-            tracing::info!(
-                ca_bundle = %setting,
-                certificates = bundle.len(),
-                skipped = bundle.skipped,
-                "trusting the CA bundle's certificates in addition to the system roots"
-            );
+            let what = "trusting the CA bundle's certificates in addition to the system roots";
+            let (n, skipped) = (bundle.len(), bundle.skipped);
+            // Once per bundle (its setting and contents) and process at info; every source that
+            // uses it, and every reload, would otherwise repeat the line.
+            if first_use(format!(
+                "{setting} {n} {skipped} {}",
+                bundle.pem.concat().len()
+            )) {
+                tracing::info!(ca_bundle = %setting, certificates = n, skipped, "{what}");
+            } else {
+                tracing::debug!(ca_bundle = %setting, certificates = n, skipped, "{what}");
+            }
             shared_client(Some(&bundle), max_per_host)
         }
         Err(err) => {
@@ -75,6 +81,20 @@ pub async fn client_for_profile(
             shared_client(None, max_per_host)
         }
     }
+}
+
+/// Whether `bundle` (a description of a CA bundle and its contents) is seen for the first time
+/// in this process. At most [`MAX_CLIENTS`] are remembered (then the set starts over).
+fn first_use(bundle: String) -> bool {
+    static SEEN: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+    let mut seen = match SEEN.lock() {
+        Ok(s) => s,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    if seen.len() >= MAX_CLIENTS && !seen.contains(&bundle) {
+        seen.clear();
+    }
+    seen.insert(bundle)
 }
 
 /// A process-wide client: its trust set (the extra certificates) and connection limit.
