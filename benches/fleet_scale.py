@@ -220,7 +220,8 @@ def main():
         start = time.time()
         for r in replicas:
             r["cpu0"] = proc_stats(r["proc"].pid)[1]
-        end = start + a.interval * a.rounds + 15
+        # One sampling period past the last round's end, so that the last round is checked too.
+        end = start + a.interval * a.rounds + 15 + 12
         next_round = start + a.interval + 15
         round_no = 0
         while time.time() < end:
