@@ -22,7 +22,7 @@
 //! Clients are kept process-wide, one per distinct (extra certificates, connection limit)
 //! (normally exactly one), so a reload keeps the warm connections.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -64,37 +64,21 @@ pub async fn client_for_profile(
         Ok(bundle) => {
             let what = "trusting the CA bundle's certificates in addition to the system roots";
             let (n, skipped) = (bundle.len(), bundle.skipped);
-            // Once per bundle (its setting and contents) and process at info; every source that
-            // uses it, and every reload, would otherwise repeat the line.
-            if first_use(format!(
-                "{setting} {n} {skipped} {}",
-                bundle.pem.concat().len()
-            )) {
+            // At info once, when the process builds the client for this bundle; every other
+            // source that uses it, and every reload, gets the same client and a debug line.
+            let (client, built) = cached_client(Some(&bundle), max_per_host);
+            if built {
                 tracing::info!(ca_bundle = %setting, certificates = n, skipped, "{what}");
             } else {
                 tracing::debug!(ca_bundle = %setting, certificates = n, skipped, "{what}");
             }
-            shared_client(Some(&bundle), max_per_host)
+            client
         }
         Err(err) => {
             tracing::error!(ca_bundle = %setting, error = %err, "CA bundle not used; only the system roots are trusted");
             shared_client(None, max_per_host)
         }
     }
-}
-
-/// Whether `bundle` (a description of a CA bundle and its contents) is seen for the first time
-/// in this process. At most [`MAX_CLIENTS`] are remembered (then the set starts over).
-fn first_use(bundle: String) -> bool {
-    static SEEN: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
-    let mut seen = match SEEN.lock() {
-        Ok(s) => s,
-        Err(poisoned) => poisoned.into_inner(),
-    };
-    if seen.len() >= MAX_CLIENTS && !seen.contains(&bundle) {
-        seen.clear();
-    }
-    seen.insert(bundle)
 }
 
 /// A process-wide client: its trust set (the extra certificates) and connection limit.
@@ -107,6 +91,14 @@ static CLIENTS: LazyLock<Mutex<HashMap<ClientKey, SharedHttpClient>>> =
 /// `max_per_host` connections to one endpoint (scheme, host, port) when set; built on first
 /// use.
 pub fn shared_client(extra: Option<&CaBundle>, max_per_host: Option<usize>) -> SharedHttpClient {
+    cached_client(extra, max_per_host).0
+}
+
+/// [`shared_client`], and whether it was built by this call.
+fn cached_client(
+    extra: Option<&CaBundle>,
+    max_per_host: Option<usize>,
+) -> (SharedHttpClient, bool) {
     let key: ClientKey = (
         extra.map(|b| b.pem.clone()).unwrap_or_default(),
         max_per_host.map(|n| n.max(1)),
@@ -116,14 +108,14 @@ pub fn shared_client(extra: Option<&CaBundle>, max_per_host: Option<usize>) -> S
         Err(poisoned) => poisoned.into_inner(),
     };
     if let Some(client) = clients.get(&key) {
-        return client.clone();
+        return (client.clone(), false);
     }
     if clients.len() >= MAX_CLIENTS {
         clients.clear();
     }
     let client = SharedHttpClient::new(ProcessHttpClient::new(&key.0, key.1));
     clients.insert(key, client.clone());
-    client
+    (client, true)
 }
 
 /// The process's [`HttpClient`]: the SDK's connection pool (`aws_smithy_http_client::pool`),
